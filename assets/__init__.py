@@ -1,0 +1,1 @@
+"""Shipped data: default training specs and reality domain files (``domrand.assets``)."""

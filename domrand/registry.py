@@ -1,0 +1,198 @@
+"""The env registry: ids, gymnasium registration, ``make``/``make_vec``, specs, realities."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from domrand.errors import DomrandError, SpecFileError, did_you_mean
+from domrand.knobs import KnobSet
+
+__all__ = [
+    "EnvInfo",
+    "assets_dir",
+    "default_spec_path",
+    "env_ids",
+    "is_registered",
+    "knobs_for",
+    "make",
+    "make_vec",
+    "realities",
+    "reality_path",
+]
+
+
+@dataclass(frozen=True)
+class EnvInfo:
+    """A domrand env: its id, entry point, episode limit and shipped assets' short name."""
+
+    id: str
+    entry_point: str
+    max_episode_steps: int
+    asset_name: str
+    summary: str
+
+
+ENVS: dict[str, EnvInfo] = {
+    e.id: e
+    for e in (
+        EnvInfo(
+            "domrand/CartPole-v0",
+            "domrand.envs.cartpole:CartPoleEnv",
+            500,
+            "cartpole",
+            "pybullet cart-pole, continuous force; balance the pole",
+        ),
+    )
+}
+
+
+def register_all() -> None:
+    """Register every domrand env with gymnasium (idempotent)."""
+    for e in ENVS.values():
+        if e.id not in gym.registry:
+            gym.register(id=e.id, entry_point=e.entry_point, max_episode_steps=e.max_episode_steps)
+
+
+def env_ids() -> tuple[str, ...]:
+    return tuple(ENVS)
+
+
+def is_registered(env_id: str) -> bool:
+    return env_id in ENVS
+
+
+def _info(env_id: str) -> EnvInfo:
+    if env_id not in ENVS:
+        raise DomrandError(
+            f"unknown env {env_id!r}{did_you_mean(env_id, ENVS)}; known: {', '.join(ENVS)}"
+        )
+    return ENVS[env_id]
+
+
+@functools.cache
+def knobs_for(env_id: str) -> KnobSet:
+    """The knob set an env exposes (builds the env once, then caches)."""
+    _info(env_id)
+    register_all()
+    env = gym.make(env_id, disable_env_checker=True)
+    try:
+        return env.unwrapped.knobs  # type: ignore[attr-defined, no-any-return]
+    finally:
+        env.close()
+
+
+def assets_dir() -> Path:
+    """The shipped assets (URDFs, default specs, realities)."""
+    return Path(str(resources.files("domrand.assets")))
+
+
+def default_spec_path(env_id: str) -> Path:
+    """The default training spec shipped for ``env_id``."""
+    return assets_dir() / "specs" / f"{_info(env_id).asset_name}.yaml"
+
+
+def realities(env_id: str) -> dict[str, Path]:
+    """Named reality domain files shipped for ``env_id`` (name -> path)."""
+    folder = assets_dir() / "realities" / _info(env_id).asset_name
+    if not folder.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
+
+
+def reality_path(env_id: str, name: str) -> Path:
+    table = realities(env_id)
+    if name not in table:
+        raise SpecFileError(
+            f"no reality named {name!r}{did_you_mean(name, table)}",
+            file=str(assets_dir() / "realities" / _info(env_id).asset_name),
+            show_value=False,
+            allowed=", ".join(table) or "none shipped",
+        )
+    return table[name]
+
+
+def make(
+    env_id: str,
+    spec: Any = None,
+    domain: Mapping[str, Any] | str | os.PathLike | None = None,
+    seed: int | None = None,
+    *,
+    reality: str | None = None,
+    **env_kwargs: Any,
+) -> gym.Env:
+    """Create a domrand env with randomization applied.
+
+    Args:
+        env_id: e.g. ``"domrand/CartPole-v0"`` (see ``domrand envs``).
+        spec: a ``RandomizationSpec``, a spec file path or a dict; ``None`` keeps nominal values.
+        domain: values pinned in every episode: a dict or a domain file (e.g. a reality).
+        seed: seed of the first ``reset()``; same seed -> same domains and rollout.
+        reality: name of a shipped reality (``domrand.realities(env_id)``), pinned like ``domain``.
+        **env_kwargs: passed to the env constructor (e.g. ``render_mode="rgb_array"``).
+
+    Returns:
+        A ``DomainRandomization`` wrapper around the time-limited env.
+    """
+    from domrand.wrappers import DomainRandomization
+
+    _info(env_id)
+    register_all()
+    if reality is not None:
+        if domain is not None:
+            raise DomrandError("give either domain= or reality=, not both")
+        domain = reality_path(env_id, reality)
+    env = gym.make(env_id, disable_env_checker=True, **env_kwargs)
+    try:
+        return DomainRandomization(env, spec=spec, domain=domain, seed=seed)
+    except BaseException:
+        env.close()
+        raise
+
+
+def make_vec(
+    env_id: str,
+    num_envs: int,
+    spec: Any = None,
+    seed: int | None = None,
+    *,
+    vectorization: str = "sync",
+    domain: Mapping[str, Any] | str | os.PathLike | None = None,
+    **env_kwargs: Any,
+) -> gym.vector.VectorEnv:
+    """A vector of randomized envs with independent streams spawned from one root seed.
+
+    Args:
+        vectorization: ``"sync"`` (one process) or ``"async"`` (one subprocess per env).
+    """
+    if num_envs < 1:
+        raise DomrandError(f"num_envs must be >= 1, got {num_envs}")
+    if vectorization not in ("sync", "async"):
+        raise DomrandError(f"vectorization must be 'sync' or 'async', got {vectorization!r}")
+    # Validate once here so a bad spec fails before any worker starts.
+    if spec is not None and not hasattr(spec, "sample"):
+        from domrand.spec import load_spec
+
+        spec = load_spec(spec, env=knobs_for(env_id))
+    seeds: list[int | None]
+    if seed is None:
+        seeds = [None] * num_envs
+    else:
+        seeds = [
+            int(s.generate_state(1, np.uint32)[0])
+            for s in np.random.SeedSequence(seed).spawn(num_envs)
+        ]
+    fns: list[Callable[[], gym.Env]] = [
+        functools.partial(make, env_id, spec, domain, s, **env_kwargs) for s in seeds
+    ]
+    if vectorization == "async":
+        return gym.vector.AsyncVectorEnv(fns, context="spawn" if os.name == "nt" else "fork")
+    return gym.vector.SyncVectorEnv(fns)

@@ -1,0 +1,508 @@
+"""``RandomizationSpec``: load, validate, sample, tune (phi views) and save randomization specs.
+
+A spec maps knob names to distributions. Sampling returns a ``Domain`` (knob name -> value);
+values are always computed from the knobs' *nominal* values, so scale and offset never compound.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+
+from domrand.distributions import Choice, Constant, Distribution, LogUniform, MultivariateNormal
+from domrand.errors import (
+    EnvMismatchError,
+    SpecError,
+    SpecRangeError,
+    SpecValueError,
+    UnknownKnobError,
+    did_you_mean,
+)
+from domrand.knobs import Knob, KnobSet, Phase
+from domrand.spec_io import dump_mapping, read_mapping
+from domrand.spec_parse import Every, Group, Mode, Param, parse_document
+
+__all__ = [
+    "Domain",
+    "Every",
+    "Group",
+    "Mode",
+    "Param",
+    "ParamVector",
+    "RandomizationSpec",
+    "load_domain",
+    "load_spec",
+]
+
+#: A sampled (or pinned) assignment of values to knobs.
+Domain = dict[str, float | int]
+
+SpecSource = Union[str, os.PathLike, Mapping[str, Any], "RandomizationSpec"]
+
+
+@dataclass(frozen=True)
+class ParamVector:
+    """The flat vector phi of a spec's tunable distribution parameters, with names and bounds."""
+
+    names: tuple[str, ...]
+    values: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def _interval_to_dist_space(knob: Knob, mode: Mode) -> tuple[float, float]:
+    """The knob's valid range expressed in distribution space for ``mode``."""
+    if mode is Mode.ABSOLUTE:
+        return knob.low, knob.high
+    if mode is Mode.OFFSET:
+        return knob.low - knob.nominal, knob.high - knob.nominal
+    a, b = knob.low / knob.nominal, knob.high / knob.nominal
+    return (min(a, b), max(a, b))
+
+
+@dataclass(frozen=True)
+class RandomizationSpec:
+    """A validated randomization spec.
+
+    Build one with :func:`load_spec`. ``knobs`` is the env's knob set the spec was bound to (needed
+    for nominal values); an unbound spec can still be saved and inspected, and sampled when every
+    entry is in absolute mode.
+    """
+
+    parameters: tuple[Param, ...]
+    groups: tuple[Group, ...] = ()
+    env: str | None = None
+    description: str | None = None
+    source: str = field(default="<dict>", compare=False)
+    knobs: KnobSet | None = field(default=None, compare=False, repr=False)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_dict(cls, doc: Any, file: str = "<dict>") -> RandomizationSpec:
+        env, desc, params, groups = parse_document(doc, file)
+        return cls(params, groups, env, desc, source=file)
+
+    def bind(self, knobs: KnobSet, env_id: str | None = None) -> RandomizationSpec:
+        """Check the spec against an env's knobs and return a bound copy.
+
+        Raises:
+            EnvMismatchError: the spec's ``env:`` names another env.
+            UnknownKnobError: a knob is not exposed by the env (with did-you-mean).
+            SpecRangeError: a distribution's support leaves a knob's valid range.
+        """
+        f = self.source
+        if env_id is not None and self.env is not None and self.env != env_id:
+            raise EnvMismatchError(
+                "spec is for another env", file=f, path="env", value=self.env, allowed=env_id
+            )
+        for p in self.parameters:
+            self._check(knobs, p.knob, p.dist, p.mode, p.every, f"parameters.{p.knob}")
+        for gi, g in enumerate(self.groups):
+            for j, name in enumerate(g.knobs):
+                self._check(
+                    knobs, name, g.dist, g.mode, g.every, f"correlated[{gi}].knobs[{j}]", dim=j
+                )
+        return replace(self, knobs=knobs)
+
+    def _check(
+        self,
+        knobs: KnobSet,
+        name: str,
+        dist: Distribution,
+        mode: Mode,
+        every: Every,
+        path: str,
+        dim: int | None = None,
+    ) -> None:
+        f = self.source
+        if name not in knobs:
+            raise UnknownKnobError(
+                f"unknown knob{did_you_mean(name, knobs)}",
+                file=f,
+                path=path,
+                value=name,
+                allowed=", ".join(knobs),
+            )
+        knob = knobs[name]
+        if knob.phase is Phase.LOAD and not every.per_episode:
+            raise SpecValueError(
+                "knob is applied at load; it can only be re-drawn per episode",
+                file=f,
+                path=f"{path}.every",
+                value=every.to_yaml(),
+                allowed="episode",
+            )
+        if mode is Mode.SCALE and knob.nominal == 0:
+            raise SpecValueError(
+                "mode scale multiplies the nominal value, which is 0",
+                file=f,
+                path=f"{path}.mode",
+                value="scale",
+                allowed="absolute or offset for this knob",
+            )
+        if isinstance(dist, Choice):
+            points = [float(v) for v in dist.values]
+        elif isinstance(dist, MultivariateNormal):
+            points = list(dist.support_of(dim or 0))
+        else:
+            points = list(dist.support())
+        for x in points:
+            value = mode.apply(x, knob.nominal)
+            if knob.integer and math.isfinite(value):
+                value = float(round(value))
+            if not knob.contains(value):
+                hint = " (add clip: [low, high] to keep it inside)" if math.isinf(x) else ""
+                lo, hi = dist.support() if dim is None else dist.support_of(dim)  # type: ignore[attr-defined]
+                raise SpecRangeError(
+                    f"support [{lo:g}, {hi:g}] of {dist.name} in mode {mode.value} gives "
+                    f"{name} = {value:g}, outside its valid range{hint}",
+                    file=f,
+                    path=path,
+                    value=x,
+                    allowed=f"{name} in {knob.range_str()} {knob.unit}".rstrip(),
+                )
+
+    # ------------------------------------------------------------------ queries
+    @property
+    def is_domain(self) -> bool:
+        """True when the file only pins values (a domain file, e.g. a reality)."""
+        return not self.groups and all(isinstance(p.dist, Constant) for p in self.parameters)
+
+    def knob_names(self) -> tuple[str, ...]:
+        """Every knob the spec sets, in file order (parameters, then correlated groups)."""
+        return tuple(p.knob for p in self.parameters) + tuple(
+            k for g in self.groups for k in g.knobs
+        )
+
+    def _nominal(self, name: str, mode: Mode, path: str) -> float:
+        if mode is Mode.ABSOLUTE:
+            return 0.0
+        if self.knobs is None:
+            raise SpecError(
+                f"mode {mode.value} needs the env's nominal value, but the spec is "
+                "not bound to an env",
+                file=self.source,
+                path=path,
+                show_value=False,
+                allowed="set 'env:' in the file or pass env= to load_spec",
+            )
+        return self.knobs[name].nominal
+
+    def _finish(self, name: str, value: float) -> float | int:
+        if self.knobs is None or name not in self.knobs:
+            return float(value)
+        knob = self.knobs[name]
+        # Guards float round-off at the edges; validation already proved the support is inside.
+        value = min(max(value, knob.low), knob.high)
+        return round(value) if knob.integer else float(value)
+
+    # ------------------------------------------------------------------ sampling
+    def sample(self, rng: np.random.Generator, *, only_period: int | None = None) -> Domain:
+        """Draw a domain using only ``rng``.
+
+        Args:
+            rng: the generator; the same generator state gives the same domain, bit for bit.
+            only_period: internal use by the wrappers: ``None`` samples everything; an int step
+                count samples only entries whose re-draw period divides it.
+        """
+        out: Domain = {}
+        for p in self.parameters:
+            if only_period is not None and not _due(p.every, only_period):
+                continue
+            nominal = self._nominal(p.knob, p.mode, f"parameters.{p.knob}")
+            out[p.knob] = self._finish(p.knob, p.mode.apply(p.dist.sample(rng), nominal))
+        for gi, g in enumerate(self.groups):
+            if only_period is not None and not _due(g.every, only_period):
+                continue
+            x = g.dist.sample(rng)
+            for j, name in enumerate(g.knobs):
+                nominal = self._nominal(name, g.mode, f"correlated[{gi}]")
+                out[name] = self._finish(name, g.mode.apply(float(x[j]), nominal))
+        return out
+
+    def step_periods(self) -> dict[str, int]:
+        """Knobs re-drawn within an episode, with their period in control steps."""
+        out = {p.knob: p.every.period for p in self.parameters if not p.every.per_episode}
+        for g in self.groups:
+            if not g.every.per_episode:
+                out.update({k: g.every.period for k in g.knobs})
+        return out
+
+    # ------------------------------------------------------------------ phi views
+    def _entries(self) -> list[tuple[str, Distribution, Mode, tuple[str, ...]]]:
+        e = [(p.knob, p.dist, p.mode, (p.knob,)) for p in self.parameters]
+        e += [("+".join(g.knobs), g.dist, g.mode, g.knobs) for g in self.groups]
+        return e
+
+    def params(self) -> ParamVector:
+        """The tunable vector phi with bounds derived from the knobs' valid ranges."""
+        names: list[str] = []
+        vals: list[float] = []
+        lo: list[float] = []
+        hi: list[float] = []
+        for label, dist, mode, knob_names in self._entries():
+            for n, v in zip(dist.param_names(), dist.params()):
+                names.append(f"{label}.{n}")
+                vals.append(v)
+                b = self._param_bounds(dist, n, mode, knob_names)
+                lo.append(b[0])
+                hi.append(b[1])
+        return ParamVector(
+            tuple(names), np.array(vals, float), np.array(lo, float), np.array(hi, float)
+        )
+
+    def _param_bounds(
+        self, dist: Distribution, pname: str, mode: Mode, knob_names: tuple[str, ...]
+    ) -> tuple[float, float]:
+        if pname.startswith("chol["):
+            i, j = (int(x) for x in pname[5:-1].split(","))
+            return (1e-12, math.inf) if i == j else (-math.inf, math.inf)
+        knob_name = knob_names[int(pname[5:-1])] if pname.startswith("mean[") else knob_names[0]
+        if self.knobs is None or knob_name not in self.knobs:
+            rng = (-math.inf, math.inf)
+        else:
+            rng = _interval_to_dist_space(self.knobs[knob_name], mode)
+        if pname == "std" or pname.startswith("std"):
+            width = rng[1] - rng[0]
+            return (0.0, width if math.isfinite(width) else math.inf)
+        if isinstance(dist, LogUniform):
+            return (max(rng[0], 1e-12), rng[1])
+        return rng
+
+    def with_params(
+        self, vector: Sequence[float] | np.ndarray, *, clip: bool = False
+    ) -> RandomizationSpec:
+        """A copy of the spec with phi replaced, validated like a loaded file.
+
+        Args:
+            vector: new values, in the order of :meth:`params`.
+            clip: project into the bounds and repair order (low <= high, std >= 0) instead of
+                raising; what optimizers such as CMA-ES want.
+        """
+        view = self.params()
+        v = np.asarray(vector, dtype=float).reshape(-1)
+        if v.shape[0] != len(view):
+            raise SpecValueError(
+                "wrong length of parameter vector",
+                file=self.source,
+                value=v.shape[0],
+                allowed=f"{len(view)} values: " + ", ".join(view.names),
+            )
+        if clip:
+            v = np.clip(np.nan_to_num(v, nan=0.0), view.lower, view.upper)
+        elif not np.all(np.isfinite(v)):
+            bad = view.names[int(np.flatnonzero(~np.isfinite(v))[0])]
+            raise SpecValueError(
+                "parameter is not finite",
+                file=self.source,
+                path=bad,
+                value=float(v[view.names.index(bad)]),
+                allowed="finite numbers",
+            )
+        new_params: list[Param] = []
+        new_groups: list[Group] = []
+        i = 0
+        for p in self.parameters:
+            n = len(p.dist.param_names())
+            new_params.append(replace(p, dist=_repair(p.dist.with_params(v[i : i + n]), clip)))
+            i += n
+        for g in self.groups:
+            n = len(g.dist.param_names())
+            new_groups.append(replace(g, dist=g.dist.with_params(v[i : i + n])))
+            i += n
+        doc = replace(self, parameters=tuple(new_params), groups=tuple(new_groups), knobs=None)
+        # Re-validate through the same path as a file: structure, then ranges.
+        checked = RandomizationSpec.from_dict(doc.to_dict(), self.source)
+        return checked.bind(self.knobs) if self.knobs is not None else checked
+
+    # ------------------------------------------------------------------ normalized view
+    def bounded_knobs(self) -> tuple[str, ...]:
+        """Randomized knobs with a bounded support, in order: the axes of the [0,1]^N view."""
+        out = []
+        for name in self.knob_names():
+            lo, hi = self.value_bounds(name)
+            if math.isfinite(lo) and math.isfinite(hi) and hi > lo:
+                out.append(name)
+        return tuple(out)
+
+    def value_bounds(self, name: str) -> tuple[float, float]:
+        """The range of values ``name`` can take under this spec (value space)."""
+        for label, dist, mode, knob_names in self._entries():
+            if name in knob_names:
+                if isinstance(dist, MultivariateNormal):
+                    lo, hi = dist.support_of(knob_names.index(name))
+                else:
+                    lo, hi = dist.support()
+                nominal = self._nominal(name, mode, label) if mode is not Mode.ABSOLUTE else 0.0
+                a, b = mode.apply(lo, nominal), mode.apply(hi, nominal)
+                return (min(a, b), max(a, b))
+        raise UnknownKnobError(
+            f"knob not in spec{did_you_mean(name, self.knob_names())}",
+            file=self.source,
+            value=name,
+            allowed=", ".join(self.knob_names()),
+        )
+
+    def normalize(self, domain: Mapping[str, float]) -> np.ndarray:
+        """Map a domain to [0,1]^N over :meth:`bounded_knobs` (value = low + (high-low) * u)."""
+        names = self.bounded_knobs()
+        u = np.empty(len(names))
+        for i, n in enumerate(names):
+            lo, hi = self.value_bounds(n)
+            u[i] = (float(domain[n]) - lo) / (hi - lo)
+        return u
+
+    def denormalize(self, u: Sequence[float] | np.ndarray) -> Domain:
+        """Inverse of :meth:`normalize`; ``u`` is clipped to [0,1] so values stay valid."""
+        names = self.bounded_knobs()
+        arr = np.clip(np.asarray(u, dtype=float).reshape(-1), 0.0, 1.0)
+        if arr.shape[0] != len(names):
+            raise SpecValueError(
+                "wrong length of normalized vector",
+                file=self.source,
+                value=arr.shape[0],
+                allowed=f"{len(names)} values",
+            )
+        out: Domain = {}
+        for n, x in zip(names, arr):
+            lo, hi = self.value_bounds(n)
+            out[n] = self._finish(n, lo + (hi - lo) * float(x))
+        return out
+
+    # ------------------------------------------------------------------ saving
+    def to_dict(self) -> dict[str, Any]:
+        """The spec-file form; ``load_spec(spec.to_dict()) == spec``."""
+        d: dict[str, Any] = {}
+        if self.env is not None:
+            d["env"] = self.env
+        if self.description is not None:
+            d["description"] = self.description
+        d["parameters"] = {p.knob: p.to_yaml() for p in self.parameters}
+        if self.groups:
+            d["correlated"] = [g.to_yaml() for g in self.groups]
+        return d
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the spec as YAML, or JSON for a ``.json`` path (atomic, exact round trip)."""
+        p = Path(path)
+        dump_mapping(self.to_dict(), p)
+        return p
+
+    def merged(self, pins: Mapping[str, float]) -> RandomizationSpec:
+        """A copy where every knob in ``pins`` is pinned (replacing its entry, or added)."""
+        params = [p for p in self.parameters if p.knob not in pins]
+        groups = list(self.groups)
+        for g in self.groups:
+            if any(k in pins for k in g.knobs):
+                raise SpecValueError(
+                    "cannot pin part of a correlated group",
+                    file=self.source,
+                    path="correlated",
+                    value=[k for k in g.knobs if k in pins],
+                    allowed="pin none or all of " + ", ".join(g.knobs),
+                )
+        params += [Param(k, Constant(float(v))) for k, v in pins.items()]
+        out = replace(self, parameters=tuple(params), groups=tuple(groups), knobs=None)
+        return out.bind(self.knobs) if self.knobs is not None else out
+
+
+def _due(every: Every, step: int) -> bool:
+    return not every.per_episode and step % every.period == 0
+
+
+def _repair(dist: Distribution, clip: bool) -> Distribution:
+    """Order low/high and make std non-negative (only when clipping was asked for)."""
+    if not clip:
+        return dist
+    changes: dict[str, float] = {}
+    if hasattr(dist, "low") and hasattr(dist, "high") and dist.low > dist.high:  # type: ignore[attr-defined]
+        mid = 0.5 * (dist.low + dist.high)  # type: ignore[attr-defined]
+        if "low" in dist.tunable:
+            changes.update(low=mid, high=mid)
+    if hasattr(dist, "std") and dist.std < 0:  # type: ignore[attr-defined]
+        changes["std"] = 0.0
+    return replace(dist, **changes) if changes else dist
+
+
+def _resolve_knobs(env: Any) -> tuple[KnobSet | None, str | None]:
+    if env is None:
+        return None, None
+    if isinstance(env, KnobSet):
+        return env, None
+    if isinstance(env, str):
+        from domrand.registry import knobs_for
+
+        return knobs_for(env), env
+    unwrapped = getattr(env, "unwrapped", env)
+    knobs = getattr(unwrapped, "knobs", None)
+    if not isinstance(knobs, KnobSet):
+        raise TypeError(f"{env!r} does not expose knobs")
+    spec = getattr(unwrapped, "spec", None)
+    return knobs, getattr(spec, "id", None)
+
+
+def load_spec(source: SpecSource, env: Any = None) -> RandomizationSpec:
+    """Load and validate a spec from a YAML/JSON file, a dict, or an existing spec.
+
+    Args:
+        source: path to a ``.yaml``/``.yml``/``.json`` file, a mapping, or a spec.
+        env: an env id, a gymnasium env exposing knobs, or a ``KnobSet`` to validate against.
+            When omitted and the file has ``env:``, that env's knobs are used.
+
+    Raises:
+        SpecError: with the file, key path, received value and what is allowed.
+    """
+    if isinstance(source, RandomizationSpec):
+        spec = source
+    elif isinstance(source, Mapping):
+        spec = RandomizationSpec.from_dict(source, "<dict>")
+    else:
+        file = os.fspath(source)
+        spec = RandomizationSpec.from_dict(read_mapping(file), file)
+    knobs, env_id = _resolve_knobs(env)
+    if knobs is None and spec.env is not None:
+        from domrand.registry import is_registered, knobs_for
+
+        if not is_registered(spec.env):
+            from domrand.registry import env_ids
+
+            raise EnvMismatchError(
+                f"unknown env{did_you_mean(spec.env, env_ids())}",
+                file=spec.source,
+                path="env",
+                value=spec.env,
+                allowed=", ".join(env_ids()),
+            )
+        knobs, env_id = knobs_for(spec.env), spec.env
+    if knobs is not None:
+        return spec.bind(knobs, env_id)
+    return spec
+
+
+def load_domain(source: SpecSource, env: Any = None) -> Domain:
+    """Load a domain file (a spec that only pins values) and return its values.
+
+    Raises:
+        SpecValueError: the file randomizes something (it is a spec, not a domain).
+    """
+    spec = load_spec(source, env)
+    if not spec.is_domain:
+        moving = [p.knob for p in spec.parameters if not isinstance(p.dist, Constant)]
+        moving += [k for g in spec.groups for k in g.knobs]
+        raise SpecValueError(
+            "a domain file may only pin values",
+            file=spec.source,
+            path=f"parameters.{moving[0]}",
+            show_value=False,
+            allowed="bare numbers such as 'pole.mass: 0.2'",
+        )
+    return spec.sample(np.random.default_rng(0))

@@ -1,0 +1,198 @@
+"""Reading and writing spec files safely (YAML with a safe loader, or JSON).
+
+Refuses what a hand-edited file should never contain: duplicate keys, non-UTF-8 bytes, huge files,
+alias bombs. Every failure is a ``SpecFileError`` or ``SpecSyntaxError`` naming the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from domrand.errors import SpecFileError, SpecSyntaxError
+
+__all__ = ["MAX_SPEC_BYTES", "atomic_write_text", "dump_mapping", "read_mapping"]
+
+MAX_SPEC_BYTES = 4 * 1024 * 1024
+_MAX_EXPANDED_NODES = 100_000
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate keys and alias bombs."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    loader.flatten_mapping(node)
+    out: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        try:
+            hash(key)
+        except TypeError:
+            raise SpecSyntaxError(
+                "mapping key is not a scalar",
+                value=key_node.start_mark.line + 1,
+                allowed="plain keys such as 'pole.mass'",
+            ) from None
+        if key in out:
+            raise SpecSyntaxError(
+                f"duplicate key {key!r} at line {key_node.start_mark.line + 1}",
+                show_value=False,
+                allowed="each key once",
+            )
+        out[key] = loader.construct_object(value_node, deep=deep)  # type: ignore[no-untyped-call]
+    return out
+
+
+_StrictLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _construct_mapping,  # type: ignore[arg-type]
+)
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """Number of nodes after alias expansion, memoized so a bomb is counted, not expanded."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    memo[key] = 1  # guards against recursive aliases
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(n, memo) for n in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    memo[key] = size
+    return size
+
+
+def _parse_yaml(text: str, file: str) -> Any:
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node, {}) > _MAX_EXPANDED_NODES:
+            raise SpecSyntaxError(
+                "document expands to too many nodes (YAML alias bomb?)",
+                file=file,
+                show_value=False,
+                allowed=f"at most {_MAX_EXPANDED_NODES} nodes after alias expansion",
+            )
+        return loader.construct_document(node)
+    except SpecSyntaxError as e:
+        raise e.located(file) from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise SpecSyntaxError(
+            f"not valid YAML{where}: {problem}", file=file, show_value=False
+        ) from None
+    except RecursionError:
+        raise SpecSyntaxError("document nests too deeply", file=file, show_value=False) from None
+    finally:
+        loader.dispose()
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise SpecSyntaxError(f"duplicate key {k!r}", show_value=False, allowed="each key once")
+        out[k] = v
+    return out
+
+
+def _parse_json(text: str, file: str) -> Any:
+    try:
+        return json.loads(text, object_pairs_hook=_reject_duplicates)
+    except SpecSyntaxError as e:
+        raise e.located(file) from None
+    except json.JSONDecodeError as e:
+        raise SpecSyntaxError(
+            f"not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}",
+            file=file,
+            show_value=False,
+        ) from None
+    except RecursionError:
+        raise SpecSyntaxError("document nests too deeply", file=file, show_value=False) from None
+
+
+def read_mapping(path: str | os.PathLike[str]) -> Any:
+    """Read and parse a spec file (``.json`` as JSON, anything else as YAML).
+
+    Returns the parsed document (the caller checks that it is a mapping).
+
+    Raises:
+        SpecFileError: missing, unreadable, too large, empty, or not UTF-8.
+        SpecSyntaxError: not parseable, duplicate keys, alias bombs.
+    """
+    p = Path(path)
+    file = str(p)
+    try:
+        size = p.stat().st_size
+        if size > MAX_SPEC_BYTES:
+            raise SpecFileError(
+                "file too large", file=file, value=size, allowed=f"at most {MAX_SPEC_BYTES} bytes"
+            )
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise SpecFileError("no such file", file=file, show_value=False) from None
+    except IsADirectoryError:
+        raise SpecFileError(
+            "is a directory, not a spec file", file=file, show_value=False
+        ) from None
+    except OSError as e:
+        raise SpecFileError(f"cannot read: {e.strerror}", file=file, show_value=False) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SpecFileError(
+            f"not UTF-8 text (bad byte at offset {e.start})", file=file, show_value=False
+        ) from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if not text.strip():
+        raise SpecFileError(
+            "file is empty",
+            file=file,
+            show_value=False,
+            allowed="a mapping with a 'parameters' key",
+        )
+    if "\x00" in text:
+        raise SpecFileError("file contains NUL bytes", file=file, show_value=False)
+    if p.suffix.lower() == ".json":
+        return _parse_json(text, file)
+    return _parse_yaml(text, file)
+
+
+def dump_mapping(data: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """Write ``data`` as JSON (``.json``) or YAML (anything else), atomically."""
+    p = Path(path)
+    if p.suffix.lower() == ".json":
+        text = json.dumps(data, indent=2, allow_nan=False) + "\n"
+    else:
+        text = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
+    atomic_write_text(p, text)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a file so a crash leaves either the old or the new content, never a torn one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

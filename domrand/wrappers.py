@@ -1,0 +1,120 @@
+"""``DomainRandomization``: apply a validated spec to any gymnasium env that exposes knobs.
+
+The wrapper samples; the env applies. At every reset it draws the per-episode entries from its
+own seeded generator, lets ``reset(options={"domain": {...}})`` pin any of them, and hands the full
+domain to the env. Entries with ``every: step`` or ``every: N`` are re-drawn before the matching
+control steps. The domain in force is returned in ``info["domain"]``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from domrand.errors import DomrandError
+from domrand.knobs import KnobSet
+from domrand.spec import Domain, RandomizationSpec, load_domain, load_spec
+
+__all__ = ["DomainRandomization", "domain_rng"]
+
+#: spawn key separating the domain-sampling stream from the env's own ``np_random`` stream
+_DOMAIN_STREAM = 0x646F6D
+
+
+def domain_rng(seed: int) -> np.random.Generator:
+    """The generator for domain sampling under ``seed``: independent of the env's own stream."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_DOMAIN_STREAM,)))
+
+
+def _knobs_of(env: gym.Env) -> KnobSet:
+    knobs = getattr(env.unwrapped, "knobs", None)
+    if not isinstance(knobs, KnobSet) or not hasattr(env.unwrapped, "set_knobs"):
+        raise DomrandError(
+            f"{type(env.unwrapped).__name__} exposes no knobs: DomainRandomization needs an env "
+            "with a `knobs` KnobSet and a `set_knobs(values)` method (see domrand.envs.BulletEnv)"
+        )
+    return knobs
+
+
+class DomainRandomization(gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.ndarray]):
+    """Randomize a knob-exposing env from a spec.
+
+    Args:
+        env: an env whose ``unwrapped`` has ``knobs`` and ``set_knobs``.
+        spec: a spec, path or dict (validated against the env's knobs), or ``None`` for nominal.
+        domain: pins applied on top of the spec in every episode (a dict or a domain file).
+        seed: used by the first ``reset()`` that is not given a seed of its own.
+    """
+
+    def __init__(
+        self,
+        env: gym.Env,
+        spec: RandomizationSpec | str | os.PathLike | Mapping[str, Any] | None = None,
+        domain: Mapping[str, Any] | str | os.PathLike | None = None,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(env)
+        self.knobs = _knobs_of(env)
+        env_id = env.spec.id if env.spec is not None else None
+        self.randomization: RandomizationSpec | None = None
+        if spec is not None:
+            self.randomization = load_spec(spec, env=self.knobs).bind(self.knobs, env_id)
+        pins: Domain = {}
+        if domain is not None:
+            pins = dict(domain) if isinstance(domain, Mapping) else load_domain(domain, self.knobs)
+            for name, value in pins.items():
+                pins[name] = self.knobs[name].coerce(value)  # unknown names -> did-you-mean
+        self.pins = pins
+        self._periods = self.randomization.step_periods() if self.randomization else {}
+        self._periods = {k: n for k, n in self._periods.items() if k not in pins}
+        self._pending_seed = seed
+        self._rng: np.random.Generator | None = None
+        self._t = 0
+
+    @property
+    def np_random_domain(self) -> np.random.Generator:
+        """The generator domains are drawn from (created lazily from OS entropy if unseeded)."""
+        if self._rng is None:
+            self._rng = np.random.default_rng()
+        return self._rng
+
+    def sample_domain(self) -> Domain:
+        """Draw a full episode domain: spec samples, then the wrapper's pins."""
+        d: Domain = {}
+        if self.randomization is not None:
+            d.update(self.randomization.sample(self.np_random_domain))
+        d.update(self.pins)
+        return d
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        if seed is None and self._pending_seed is not None:
+            seed = self._pending_seed
+        self._pending_seed = None
+        if seed is not None:
+            self._rng = domain_rng(seed)
+        options = dict(options or {})
+        domain = self.sample_domain()
+        episode_pins = options.get("domain") or {}
+        domain.update(episode_pins)
+        options["domain"] = domain
+        self._episode_pins = set(episode_pins)
+        self._t = 0
+        return self.env.reset(seed=seed, options=options)
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        if self._periods and self._t > 0 and self.randomization is not None:
+            due = self.randomization.sample(self.np_random_domain, only_period=self._t)
+            for name in self._episode_pins.intersection(due):
+                del due[name]
+            for name in set(due).difference(self._periods):
+                del due[name]
+            if due:
+                self.env.unwrapped.set_knobs(due)  # type: ignore[attr-defined]
+        self._t += 1
+        return self.env.step(action)

@@ -1,0 +1,5 @@
+"""Policies and controllers (installed as ``domrand.policies``)."""
+
+from domrand.policies.controllers import CartPoleLQR
+
+__all__ = ["CartPoleLQR"]
