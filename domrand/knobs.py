@@ -122,6 +122,9 @@ class KnobSet(Mapping[str, Knob]):
         except KeyError:
             raise KnobError(f"unknown knob {name!r}{did_you_mean(name, self._index)}") from None
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._index
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._index)
 

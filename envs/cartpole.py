@@ -23,13 +23,15 @@ Version history:
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
-import pybullet
 import pybullet_data
 
+from domrand.envs._bullet import pybullet
 from domrand.envs.bullet_env import BulletEnv, KnobBinding
 from domrand.knobs import Knob, Phase
 
@@ -61,6 +63,9 @@ class CartPoleEnv(BulletEnv):
         info_pole = p.getDynamicsInfo(self._cartpole, _HINGE)
         self._inertia0 = {_SLIDER: info_cart[2], _HINGE: info_pole[2]}
         self._mass0 = {_SLIDER: info_cart[0], _HINGE: info_pole[0]}
+        cid = self._client_id
+        self._motor = functools.partial(pybullet.setJointMotorControl2, physicsClientId=cid)
+        self._joint_states = functools.partial(pybullet.getJointStates, physicsClientId=cid)
         # Disable the default velocity motor on the hinge so the pole swings freely.
         p.setJointMotorControl2(self._cartpole, _HINGE, pybullet.VELOCITY_CONTROL, force=0.0)
 
@@ -159,19 +164,16 @@ class CartPoleEnv(BulletEnv):
         self._p.resetJointState(self._cartpole, _SLIDER, float(x), float(xd))
         self._p.resetJointState(self._cartpole, _HINGE, float(th), float(thd))
 
-    def _apply_action(self, action: np.ndarray) -> None:
+    def _apply_action(self, action: list[float]) -> None:
         # Joint torques are cleared after every stepSimulation, so this runs each substep.
-        self._p.setJointMotorControl2(
-            self._cartpole, _SLIDER, pybullet.TORQUE_CONTROL, force=self._gain * float(action[0])
-        )
+        self._motor(self._cartpole, _SLIDER, pybullet.TORQUE_CONTROL, force=self._gain * action[0])
 
-    def _observe(self) -> np.ndarray:
-        (x, xd, _, _), (th, thd, _, _) = self._p.getJointStates(self._cartpole, (_SLIDER, _HINGE))
-        return np.array((x, xd, th, thd))
+    def _state(self) -> tuple[float, float, float, float]:
+        (x, xd, _, _), (th, thd, _, _) = self._joint_states(self._cartpole, (_SLIDER, _HINGE))
+        return (x, xd, th, thd)
 
-    def _task_outcome(self, obs: np.ndarray) -> tuple[float, bool, dict[str, Any]]:
-        x, th = float(obs[0]), float(obs[2])
-        failed = abs(x) > self.x_limit or abs(th) > self.theta_limit
+    def _task_outcome(self, state: Sequence[float]) -> tuple[float, bool, dict[str, Any]]:
+        failed = abs(state[0]) > self.x_limit or abs(state[2]) > self.theta_limit
         return 1.0, failed, {}
 
     # ------------------------------------------------------------------ rendering
