@@ -112,10 +112,12 @@ def _value_range(spec: Any, knob: str) -> tuple[str, str]:
 def cmd_spec_sample(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from domrand.registry import check_seed
     from domrand.spec import load_spec
 
     if args.n < 1:
         raise DomrandError(f"-n must be at least 1, got {args.n}")
+    check_seed(args.seed)
     spec = load_spec(args.file, env=args.env)
     rng = np.random.default_rng(args.seed)
     domains = [spec.sample(rng) for _ in range(args.n)]

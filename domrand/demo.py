@@ -14,7 +14,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from domrand.registry import default_spec_path, make, realities
+from domrand.errors import DomrandError
+from domrand.registry import check_seed, default_spec_path, make, realities
 from domrand.spec import load_spec
 
 __all__ = ["rollout_returns", "run_demo"]
@@ -37,13 +38,24 @@ def rollout_returns(env, policy, episodes: int) -> list[float]:  # type: ignore[
 
 
 def run_demo(out: str | Path = "demo_out", episodes: int = 5, seed: int = 0) -> int:
-    """Run the demo and write ``demo.json`` under ``out``; returns an exit code."""
+    """Run the demo and write ``demo.json`` under ``out``; returns an exit code.
+
+    Raises:
+        DomrandError: ``episodes`` < 1 (no returns to summarize), a negative ``seed``, or ``out``
+            cannot be created.
+    """
     from domrand.policies.controllers import CartPoleLQR
 
+    if episodes < 1:
+        raise DomrandError(f"episodes must be at least 1, got {episodes}")
+    check_seed(seed)
     console = Console(highlight=False)
     t0 = time.perf_counter()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DomrandError(f"cannot create output directory {str(out)!r}: {e.strerror}") from None
 
     spec_path = default_spec_path(ENV_ID)
     spec = load_spec(spec_path)

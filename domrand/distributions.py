@@ -33,6 +33,8 @@ __all__ = [
 ]
 
 INF = math.inf
+#: Beyond this many standard deviations the normal CDF nears double underflow.
+_TAIL_Z = 37.0
 
 
 def norm_cdf(x: float) -> float:
@@ -89,7 +91,9 @@ def norm_ppf(p: float) -> float:
             * q
             / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1)
         )
-    # One Halley refinement brings the error to ~1e-15.
+    # One Halley refinement brings the error to ~1e-15 (skipped where exp(x^2/2) would overflow).
+    if x * x / 2 > 700.0:
+        return x
     e = norm_cdf(x) - p
     u = e * math.sqrt(2 * math.pi) * math.exp(x * x / 2)
     return x - u / (1 + x * u / 2)
@@ -138,12 +142,36 @@ class Distribution(ABC):
         """The spec-file form of this distribution."""
 
 
+def _psd_cholesky(cov: np.ndarray) -> np.ndarray:
+    """Lower-triangular ``L`` with ``L @ L.T == cov`` for a positive semi-definite ``cov``.
+
+    numpy's Cholesky needs a positive definite matrix. A singular one (perfectly correlated knobs,
+    a zero variance) gets a zero column at each zero pivot instead, so a knob with zero variance
+    stays exactly at its mean.
+    """
+    try:
+        return np.linalg.cholesky(cov)
+    except np.linalg.LinAlgError:
+        pass
+    k = len(cov)
+    chol = np.zeros((k, k))
+    tol = 1e-12 * max(1.0, float(np.abs(cov).max()))
+    for j in range(k):
+        pivot = cov[j, j] - chol[j, :j] @ chol[j, :j]
+        if pivot <= tol:
+            continue  # a direction without variance (up to round-off): column j stays zero
+        chol[j, j] = math.sqrt(pivot)
+        chol[j + 1 :, j] = (cov[j + 1 :, j] - chol[j + 1 :, :j] @ chol[j, :j]) / chol[j, j]
+    return chol
+
+
 def _clip_support(
     support: tuple[float, float], clip: tuple[float, float] | None
 ) -> tuple[float, float]:
     if clip is None:
         return support
-    return (max(support[0], clip[0]), min(support[1], clip[1]))
+    # Clamp both ends into the clip (a point outside the clip becomes the nearer clip end).
+    return (min(max(support[0], clip[0]), clip[1]), max(min(support[1], clip[1]), clip[0]))
 
 
 @dataclass(frozen=True)
@@ -199,7 +227,9 @@ class LogUniform(Distribution):
     high: float
 
     def sample(self, rng: np.random.Generator) -> float:
-        return float(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
+        x = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
+        # exp(log(v)) can miss v by an ulp; keep samples inside the support.
+        return float(min(max(x, self.low), self.high))
 
     def support(self) -> tuple[float, float]:
         return (self.low, self.high)
@@ -267,14 +297,18 @@ class TruncNormal(Distribution):
         if self.std == 0 or self.low == self.high:
             return min(max(self.mean, self.low), self.high)
         a, b = self._ab()
-        # Work in the tail nearer zero probability mass for precision: reflect when a > 0.
+        # Work in the lower tail, where the CDF keeps its precision: reflect when a > 0.
+        sign = 1.0
         if a > 0:
-            pa, pb = norm_cdf(-b), norm_cdf(-a)
-            z = -norm_ppf(pa + u * (pb - pa))
+            a, b, sign = -b, -a, -1.0
+        if b < -_TAIL_Z:
+            # So far out the CDF underflows. There the truncated normal is an exponential of
+            # rate -b decaying from b towards a (relative error O(1/b^2) < 1e-3); invert its CDF.
+            z = b + math.log1p(u * math.expm1(b * (b - a))) / -b
         else:
             pa, pb = norm_cdf(a), norm_cdf(b)
             z = norm_ppf(pa + u * (pb - pa))
-        return min(max(self.mean + self.std * z, self.low), self.high)
+        return min(max(self.mean + self.std * sign * z, self.low), self.high)
 
     def support(self) -> tuple[float, float]:
         return (self.low, self.high)
@@ -351,13 +385,7 @@ class MultivariateNormal(Distribution):
     _chol: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        cov = np.asarray(self.cov, dtype=float)
-        # Cholesky of a PSD matrix: add a tiny jitter only when exactly singular.
-        try:
-            chol = np.linalg.cholesky(cov)
-        except np.linalg.LinAlgError:
-            chol = np.linalg.cholesky(cov + 1e-12 * np.eye(len(cov)))
-        object.__setattr__(self, "_chol", chol)
+        object.__setattr__(self, "_chol", _psd_cholesky(np.asarray(self.cov, dtype=float)))
 
     @property
     def dim(self) -> int:
@@ -410,10 +438,13 @@ class MultivariateNormal(Distribution):
         for i in range(k):
             for j in range(i + 1):
                 chol[i, j] = float(next(it))
-        cov = chol @ chol.T
-        return MultivariateNormal(
-            mean, tuple(tuple(float(c) for c in row) for row in cov), self.clip
-        )
+        if np.array_equal(chol, self._chol):
+            # Unchanged factor: keep the exact covariance so with_params(params()) is the identity
+            # (L L^T differs from the original cov in the last bits).
+            cov = self.cov
+        else:
+            cov = tuple(tuple(float(c) for c in row) for row in chol @ chol.T)
+        return MultivariateNormal(mean, cov, self.clip)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {

@@ -19,6 +19,7 @@ from domrand.knobs import KnobSet
 __all__ = [
     "EnvInfo",
     "assets_dir",
+    "check_seed",
     "default_spec_path",
     "env_ids",
     "is_registered",
@@ -120,6 +121,17 @@ def reality_path(env_id: str, name: str) -> Path:
     return table[name]
 
 
+def check_seed(seed: Any) -> None:
+    """Reject a seed ``reset(seed=...)`` cannot use, up front instead of at the first reset.
+
+    Raises:
+        DomrandError: ``seed`` is not ``None`` or a non-negative Python ``int`` (gymnasium's rule).
+    """
+    ok = seed is None or (type(seed) is int and seed >= 0)
+    if not ok:
+        raise DomrandError(f"seed must be a non-negative integer or None, got {seed!r}")
+
+
 def make(
     env_id: str,
     spec: Any = None,
@@ -141,10 +153,15 @@ def make(
 
     Returns:
         A ``DomainRandomization`` wrapper around the time-limited env.
+
+    Raises:
+        DomrandError: unknown env id or reality, a bad seed, or both ``domain`` and ``reality``.
+        SpecError: the spec or domain file is invalid for this env.
     """
     from domrand.wrappers import DomainRandomization
 
     _info(env_id)
+    check_seed(seed)
     register_all()
     if reality is not None:
         if domain is not None:
@@ -177,6 +194,7 @@ def make_vec(
         raise DomrandError(f"num_envs must be >= 1, got {num_envs}")
     if vectorization not in ("sync", "async"):
         raise DomrandError(f"vectorization must be 'sync' or 'async', got {vectorization!r}")
+    check_seed(seed)
     # Validate once here so a bad spec fails before any worker starts.
     if spec is not None and not hasattr(spec, "sample"):
         from domrand.spec import load_spec

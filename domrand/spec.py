@@ -15,7 +15,14 @@ from typing import Any, Union
 
 import numpy as np
 
-from domrand.distributions import Choice, Constant, Distribution, LogUniform, MultivariateNormal
+from domrand.distributions import (
+    Choice,
+    Constant,
+    Distribution,
+    LogUniform,
+    MultivariateNormal,
+    TruncNormal,
+)
 from domrand.errors import (
     EnvMismatchError,
     SpecError,
@@ -60,12 +67,23 @@ class ParamVector:
 
 
 def _interval_to_dist_space(knob: Knob, mode: Mode) -> tuple[float, float]:
-    """The knob's valid range expressed in distribution space for ``mode``."""
+    """The knob's valid range expressed in distribution space for ``mode``, as a closed interval.
+
+    An open finite end is moved inside by 1e-9 of the range, so every point of the result is a
+    valid value (``with_params(clip=True)`` projects onto it).
+    """
+    lo, hi = knob.low, knob.high
+    width = hi - lo
+    eps = 1e-9 * (width if math.isfinite(width) else max(1.0, abs(lo), abs(hi)))
+    if knob.low_open and math.isfinite(lo):
+        lo += eps
+    if knob.high_open and math.isfinite(hi):
+        hi -= eps
     if mode is Mode.ABSOLUTE:
-        return knob.low, knob.high
+        return lo, hi
     if mode is Mode.OFFSET:
-        return knob.low - knob.nominal, knob.high - knob.nominal
-    a, b = knob.low / knob.nominal, knob.high / knob.nominal
+        return lo - knob.nominal, hi - knob.nominal
+    a, b = lo / knob.nominal, hi / knob.nominal
     return (min(a, b), max(a, b))
 
 
@@ -159,7 +177,9 @@ class RandomizationSpec:
             value = mode.apply(x, knob.nominal)
             if knob.integer and math.isfinite(value):
                 value = float(round(value))
-            if not knob.contains(value):
+            # An unbounded support only approaches +-inf: fine when the range is unbounded there.
+            unbounded_ok = math.isinf(value) and value in (knob.low, knob.high)
+            if not (knob.contains(value) or unbounded_ok):
                 hint = " (add clip: [low, high] to keep it inside)" if math.isinf(x) else ""
                 lo, hi = dist.support() if dim is None else dist.support_of(dim)  # type: ignore[attr-defined]
                 raise SpecRangeError(
@@ -412,7 +432,9 @@ class RandomizationSpec:
                 )
         params += [Param(k, Constant(float(v))) for k, v in pins.items()]
         out = replace(self, parameters=tuple(params), groups=tuple(groups), knobs=None)
-        return out.bind(self.knobs) if self.knobs is not None else out
+        # Re-validate like a file, so a NaN pin fails here even when the spec is unbound.
+        checked = RandomizationSpec.from_dict(out.to_dict(), self.source)
+        return checked.bind(self.knobs) if self.knobs is not None else checked
 
 
 def _due(every: Every, step: int) -> bool:
@@ -430,6 +452,9 @@ def _repair(dist: Distribution, clip: bool) -> Distribution:
             changes.update(low=mid, high=mid)
     if hasattr(dist, "std") and dist.std < 0:  # type: ignore[attr-defined]
         changes["std"] = 0.0
+    if isinstance(dist, TruncNormal) and changes.get("std", dist.std) == 0:
+        # A point mass must sit inside [low, high].
+        changes["mean"] = min(max(dist.mean, dist.low), dist.high)
     return replace(dist, **changes) if changes else dist
 
 

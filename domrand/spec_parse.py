@@ -219,7 +219,7 @@ class _Ctx:
 
 
 def _parse_dist(ctx: _Ctx, name: Any, d: Mapping[str, Any], path: str) -> Distribution:
-    if name not in DIST_KEYS:
+    if not isinstance(name, str) or name not in DIST_KEYS:
         raise SpecValueError(
             f"unknown distribution{did_you_mean(str(name), DIST_KEYS)}",
             file=ctx.file,

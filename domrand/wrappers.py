@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import gymnasium as gym
@@ -69,10 +70,22 @@ class DomainRandomization(gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.nda
             for name, value in pins.items():
                 pins[name] = self.knobs[name].coerce(value)  # unknown names -> did-you-mean
         self.pins = pins
-        self._periods = self.randomization.step_periods() if self.randomization else {}
-        self._periods = {k: n for k, n in self._periods.items() if k not in pins}
+        # The entries re-drawn within an episode, as a spec of their own, so the per-step path
+        # only visits them. Knobs pinned by ``domain`` never move.
+        self._step_spec: RandomizationSpec | None = None
+        r = self.randomization
+        if r is not None and r.step_periods():
+            params = tuple(
+                p for p in r.parameters if not p.every.per_episode and p.knob not in pins
+            )
+            groups = tuple(
+                g for g in r.groups if not g.every.per_episode and not set(g.knobs) & set(pins)
+            )
+            if params or groups:
+                self._step_spec = replace(r, parameters=params, groups=groups)
         self._pending_seed = seed
         self._rng: np.random.Generator | None = None
+        self._episode_pins: set[str] = set()
         self._t = 0
 
     @property
@@ -108,12 +121,11 @@ class DomainRandomization(gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.nda
         return self.env.reset(seed=seed, options=options)
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        if self._periods and self._t > 0 and self.randomization is not None:
-            due = self.randomization.sample(self.np_random_domain, only_period=self._t)
-            for name in self._episode_pins.intersection(due):
-                del due[name]
-            for name in set(due).difference(self._periods):
-                del due[name]
+        if self._step_spec is not None and self._t > 0:
+            due = self._step_spec.sample(self.np_random_domain, only_period=self._t)
+            if self._episode_pins:
+                for name in self._episode_pins.intersection(due):
+                    del due[name]
             if due:
                 self.env.unwrapped.set_knobs(due)  # type: ignore[attr-defined]
         self._t += 1

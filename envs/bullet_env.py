@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -127,7 +128,7 @@ class BulletEnv(gym.Env[np.ndarray, np.ndarray], ABC):
                     1e-4,
                     self.control_period,
                     Phase.RESET,
-                    doc="physics substep; substeps = round(control / step)",
+                    doc="physics substep (upper bound; whole substeps fill the control period)",
                 ),
                 self._set_timestep,
             ),
@@ -189,8 +190,14 @@ class BulletEnv(gym.Env[np.ndarray, np.ndarray], ABC):
         self._p.setGravity(0.0, 0.0, -float(g))
 
     def _set_timestep(self, dt: float) -> None:
-        self._substeps = max(1, round(self.control_period / float(dt)))
-        self._p.setTimeStep(float(dt))
+        """Use the largest substep <= ``dt`` that divides the control period.
+
+        The control period must not depend on the knob: rounding the substep count with ``dt``
+        kept as given would silently stretch or shrink every control step by up to a third.
+        """
+        # The epsilon keeps float round-off in the quotient from adding a needless substep.
+        self._substeps = max(1, math.ceil(self.control_period / float(dt) - 1e-9))
+        self._p.setTimeStep(self.control_period / self._substeps)
 
     # ------------------------------------------------------------------ knob access
     @property
