@@ -41,7 +41,9 @@ def _knobs_of(env: gym.Env) -> KnobSet:
     return knobs
 
 
-class DomainRandomization(gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.ndarray]):
+class DomainRandomization(
+    gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.ndarray], gym.utils.RecordConstructorArgs
+):
     """Randomize a knob-exposing env from a spec.
 
     Args:
@@ -49,6 +51,11 @@ class DomainRandomization(gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.nda
         spec: a spec, path or dict (validated against the env's knobs), or ``None`` for nominal.
         domain: pins applied on top of the spec in every episode (a dict or a domain file).
         seed: used by the first ``reset()`` that is not given a seed of its own.
+
+    The guide hook (used by guided DR while training runs, also across subprocess workers through
+    ``VectorEnv.call``/``set_attr``): :meth:`set_spec` swaps the distribution, and
+    ``assigned_domain`` (when not ``None``) is used as the exact domain of every following episode
+    instead of sampling, until it is cleared.
     """
 
     def __init__(
@@ -58,22 +65,39 @@ class DomainRandomization(gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.nda
         domain: Mapping[str, Any] | str | os.PathLike | None = None,
         seed: int | None = None,
     ) -> None:
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(self, spec=spec, domain=domain, seed=seed)
+        gym.Wrapper.__init__(self, env)
         self.knobs = _knobs_of(env)
-        env_id = env.spec.id if env.spec is not None else None
-        self.randomization: RandomizationSpec | None = None
-        if spec is not None:
-            self.randomization = load_spec(spec, env=self.knobs).bind(self.knobs, env_id)
+        self._env_id = env.spec.id if env.spec is not None else None
         pins: Domain = {}
         if domain is not None:
             pins = dict(domain) if isinstance(domain, Mapping) else load_domain(domain, self.knobs)
-            for name, value in pins.items():
-                pins[name] = self.knobs[name].coerce(value)  # unknown names -> did-you-mean
+            pins = self._checked(pins)
         self.pins = pins
+        self.randomization: RandomizationSpec | None = None
+        self._step_spec: RandomizationSpec | None = None
+        self.set_spec(spec)
+        self._assigned: Domain | None = None
+        self._pending_seed = seed
+        self._rng: np.random.Generator | None = None
+        self._episode_pins: set[str] = set()
+        self._t = 0
+
+    def _checked(self, values: Mapping[str, Any]) -> Domain:
+        """Validate knob values against the env (unknown names get a did-you-mean)."""
+        return {name: self.knobs[name].coerce(value) for name, value in values.items()}
+
+    def set_spec(
+        self, spec: RandomizationSpec | str | os.PathLike | Mapping[str, Any] | None
+    ) -> None:
+        """Replace the randomization distribution; takes effect at the next reset."""
+        self.randomization = None
+        if spec is not None:
+            self.randomization = load_spec(spec, env=self.knobs).bind(self.knobs, self._env_id)
         # The entries re-drawn within an episode, as a spec of their own, so the per-step path
         # only visits them. Knobs pinned by ``domain`` never move.
-        self._step_spec: RandomizationSpec | None = None
-        r = self.randomization
+        self._step_spec = None
+        r, pins = self.randomization, self.pins
         if r is not None and r.step_periods():
             params = tuple(
                 p for p in r.parameters if not p.every.per_episode and p.knob not in pins
@@ -83,10 +107,15 @@ class DomainRandomization(gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.nda
             )
             if params or groups:
                 self._step_spec = replace(r, parameters=params, groups=groups)
-        self._pending_seed = seed
-        self._rng: np.random.Generator | None = None
-        self._episode_pins: set[str] = set()
-        self._t = 0
+
+    @property
+    def assigned_domain(self) -> Domain | None:
+        """An exact domain used for every following episode instead of sampling (or ``None``)."""
+        return None if self._assigned is None else dict(self._assigned)
+
+    @assigned_domain.setter
+    def assigned_domain(self, domain: Mapping[str, Any] | None) -> None:
+        self._assigned = None if domain is None else self._checked(domain)
 
     @property
     def np_random_domain(self) -> np.random.Generator:
@@ -101,6 +130,8 @@ class DomainRandomization(gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.nda
         if self.randomization is not None:
             d.update(self.randomization.sample(self.np_random_domain))
         d.update(self.pins)
+        if self._assigned is not None:
+            d.update(self._assigned)
         return d
 
     def reset(
@@ -123,8 +154,13 @@ class DomainRandomization(gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.nda
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self._step_spec is not None and self._t > 0:
             due = self._step_spec.sample(self.np_random_domain, only_period=self._t)
-            if self._episode_pins:
-                for name in self._episode_pins.intersection(due):
+            frozen = (
+                self._episode_pins
+                if self._assigned is None
+                else self._episode_pins | set(self._assigned)
+            )
+            if frozen:
+                for name in frozen.intersection(due):
                     del due[name]
             if due:
                 self.env.unwrapped.set_knobs(due)  # type: ignore[attr-defined]

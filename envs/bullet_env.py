@@ -64,15 +64,17 @@ class BulletEnv(gym.Env[np.ndarray, np.ndarray], ABC):
         self._step_simulation = functools.partial(
             pybullet.stepSimulation, physicsClientId=self._client_id
         )
+        self._values: dict[str, Any] = {}
         self._load()
         bindings = self._common_bindings() + self._task_bindings()
         self._bindings: dict[str, KnobBinding] = {b.knob.name: b for b in bindings}
         self.knobs = KnobSet.of(b.knob for b in bindings)
         self._nominal = self.knobs.nominal()
-        self._values: dict[str, Any] = dict(self._nominal)
+        self._values = dict(self._nominal)
         self._actions: deque[np.ndarray] = deque()
         self._steps = 0
         self._needs_reload = False
+        self._load_knobs = self.knobs.in_phase(Phase.LOAD)
         for name in self.knobs:
             self._bindings[name].apply(self._values[name])
 
@@ -200,6 +202,10 @@ class BulletEnv(gym.Env[np.ndarray, np.ndarray], ABC):
         self._p.setTimeStep(self.control_period / self._substeps)
 
     # ------------------------------------------------------------------ knob access
+    def load_value(self, name: str, nominal: float) -> Any:
+        """For ``_load()``: the value of load-phase knob ``name`` to build the scene with."""
+        return self._values.get(name, nominal)
+
     @property
     def domain(self) -> dict[str, Any]:
         """The knob values currently in force."""
@@ -233,10 +239,15 @@ class BulletEnv(gym.Env[np.ndarray, np.ndarray], ABC):
         target = dict(self._nominal)
         for name, value in pins.items():
             target[name] = self.knobs[name].coerce(value)
+        # A load-phase knob (e.g. a URDF dimension) can only change by rebuilding the scene.
+        if any(target[k.name] != self._values.get(k.name) for k in self._load_knobs):
+            self._needs_reload = True
         if self._needs_reload:
+            # _load() reads load-phase values through self.load_value(); everything else is
+            # re-applied below because resetSimulation() forgot it.
+            self._values = {k.name: target[k.name] for k in self._load_knobs}
             self._p.resetSimulation()
             self._load()
-            self._values = {}
             self._needs_reload = False
         for name, value in target.items():
             if self._values.get(name) != value:
@@ -249,6 +260,7 @@ class BulletEnv(gym.Env[np.ndarray, np.ndarray], ABC):
         self._a_hi = np.asarray(space.high, dtype=np.float64).ravel().tolist()  # type: ignore[attr-defined]
         self._act_dim = len(self._a_lo)
         self._zero_action = [min(max(0.0, lo), hi) for lo, hi in zip(self._a_lo, self._a_hi)]
+        self._last_applied = self._zero_action
         self._reset_task()
         return self._observation(self._state()), {"domain": dict(self._values)}
 
@@ -265,13 +277,15 @@ class BulletEnv(gym.Env[np.ndarray, np.ndarray], ABC):
         # Clip to the action bounds; a NaN action becomes 0 instead of poisoning the simulator.
         a = [min(max(x, lo), hi) if x == x else 0.0 for x, lo, hi in zip(a, self._a_lo, self._a_hi)]
         # Latency: keep the last delay+1 actions; the oldest is the one applied now. At the start
-        # of an episode the queue is padded with zero actions (the robot has received nothing).
+        # of an episode the robot has received nothing yet, so it applies the zero action.
         delay = v["action.delay"]
         queue = self._actions
         queue.append(a)
         while len(queue) > delay + 1:
             queue.popleft()
-        applied = queue[0] if len(queue) == delay + 1 else self._zero_action
+        # While the queue fills (episode start, or the delay just grew) the last action holds.
+        applied = queue[0] if len(queue) == delay + 1 else self._last_applied
+        self._last_applied = applied
         apply_action, step_sim = self._apply_action, self._step_simulation
         for _ in range(self._substeps):
             apply_action(applied)

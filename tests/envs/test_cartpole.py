@@ -263,7 +263,6 @@ def _check(env: gym.Env, **kwargs: bool) -> None:
 @pytest.mark.parametrize("kwargs", MAKE_VARIANTS.values(), ids=MAKE_VARIANTS.keys())
 def test_check_env_passes_on_the_wrapper(kwargs: dict) -> None:
     env = domrand.make(ENV_ID, **kwargs)
-    # render/close checks re-create the env from env.spec: see the xfail test below
     _check(env, skip_render_check=True, skip_close_check=True)
     env.close()
 
@@ -275,14 +274,9 @@ def test_check_env_passes_on_the_unwrapped_env(kwargs: dict) -> None:
     env.close()
 
 
-@pytest.mark.xfail(
-    reason="DomainRandomization does not inherit gymnasium.utils.RecordConstructorArgs, so "
-    "env.spec.make() (used by check_env's render/close checks and gym.make(env.spec)) raises "
-    "ValueError: the wrapper cannot be recreated",
-    strict=True,
-)
-def test_check_env_full_on_the_wrapper() -> None:
-    env = domrand.make(ENV_ID, spec=domrand.default_spec_path(ENV_ID))
+@pytest.mark.parametrize("kwargs", MAKE_VARIANTS.values(), ids=MAKE_VARIANTS.keys())
+def test_check_env_full_on_the_wrapper(kwargs: dict) -> None:
+    env = domrand.make(ENV_ID, **kwargs)
     try:
         _check(env)
         again = gym.make(env.spec)
