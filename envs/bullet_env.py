@@ -65,6 +65,8 @@ class BulletEnv(gym.Env[np.ndarray, np.ndarray], ABC):
             pybullet.stepSimulation, physicsClientId=self._client_id
         )
         self._values: dict[str, Any] = {}
+        #: callables run before every physics substep (forces are cleared after each substep)
+        self._substep_hooks: list[Callable[[], None]] = []
         self._load()
         bindings = self._common_bindings() + self._task_bindings()
         self._bindings: dict[str, KnobBinding] = {b.knob.name: b for b in bindings}
@@ -287,8 +289,11 @@ class BulletEnv(gym.Env[np.ndarray, np.ndarray], ABC):
         applied = queue[0] if len(queue) == delay + 1 else self._last_applied
         self._last_applied = applied
         apply_action, step_sim = self._apply_action, self._step_simulation
+        hooks = self._substep_hooks
         for _ in range(self._substeps):
             apply_action(applied)
+            for hook in hooks:  # substep-phase effects, e.g. external pushes (last one substep)
+                hook()
             step_sim()
         self._steps += 1
         state = self._state()
