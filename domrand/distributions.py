@@ -11,6 +11,7 @@ with a mode (absolute, scale, offset). Each exposes:
 
 from __future__ import annotations
 
+import bisect
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -204,7 +205,8 @@ class Uniform(Distribution):
     high: float
 
     def sample(self, rng: np.random.Generator) -> float:
-        return float(rng.uniform(self.low, self.high))
+        # Same stream and values as rng.uniform(low, high), at a third of the call cost.
+        return self.low + (self.high - self.low) * rng.random()
 
     def support(self) -> tuple[float, float]:
         return (self.low, self.high)
@@ -227,7 +229,8 @@ class LogUniform(Distribution):
     high: float
 
     def sample(self, rng: np.random.Generator) -> float:
-        x = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
+        lo, hi = math.log(self.low), math.log(self.high)
+        x = math.exp(lo + (hi - lo) * rng.random())
         # exp(log(v)) can miss v by an ulp; keep samples inside the support.
         return float(min(max(x, self.low), self.high))
 
@@ -256,7 +259,7 @@ class Normal(Distribution):
     clip: tuple[float, float] | None = None
 
     def sample(self, rng: np.random.Generator) -> float:
-        x = float(rng.normal(self.mean, self.std))
+        x = self.mean + self.std * rng.standard_normal()  # == rng.normal(mean, std)
         if self.clip is not None:
             x = min(max(x, self.clip[0]), self.clip[1])
         return x
@@ -293,7 +296,7 @@ class TruncNormal(Distribution):
         return (self.low - self.mean) / self.std, (self.high - self.mean) / self.std
 
     def sample(self, rng: np.random.Generator) -> float:
-        u = float(rng.uniform())
+        u = rng.random()
         if self.std == 0 or self.low == self.high:
             return min(max(self.mean, self.low), self.high)
         a, b = self._ab()
@@ -346,14 +349,23 @@ class Choice(Distribution):
     values: tuple[float, ...]
     weights: tuple[float, ...] | None = None
     _p: np.ndarray | None = field(init=False, repr=False, compare=False, default=None)
+    _cdf: list[float] | None = field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self) -> None:
         if self.weights is not None:
             w = np.asarray(self.weights, dtype=float)
-            object.__setattr__(self, "_p", w / w.sum())
+            p = w / w.sum()
+            cdf = np.cumsum(p).tolist()
+            cdf[-1] = 1.0  # exact, so a draw in [0, 1) always lands on a value
+            object.__setattr__(self, "_p", p)
+            object.__setattr__(self, "_cdf", cdf)
 
     def sample(self, rng: np.random.Generator) -> float:
-        return self.values[int(rng.choice(len(self.values), p=self._p))]
+        # rng.integers / a CDF search cost ~1 us where rng.choice costs ~5-7 us.
+        if self._cdf is None:
+            return self.values[int(rng.integers(len(self.values)))]
+        i = bisect.bisect_right(self._cdf, float(rng.random()))
+        return self.values[min(i, len(self.values) - 1)]
 
     def support(self) -> tuple[float, float]:
         return (min(self.values), max(self.values))

@@ -102,6 +102,7 @@ class RandomizationSpec:
     description: str | None = None
     source: str = field(default="<dict>", compare=False)
     knobs: KnobSet | None = field(default=None, compare=False, repr=False)
+    _plan: Any = field(default=None, init=False, compare=False, repr=False)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -234,20 +235,13 @@ class RandomizationSpec:
             only_period: internal use by the wrappers: ``None`` samples everything; an int step
                 count samples only entries whose re-draw period divides it.
         """
-        out: Domain = {}
-        for p in self.parameters:
-            if only_period is not None and not _due(p.every, only_period):
-                continue
-            nominal = self._nominal(p.knob, p.mode, f"parameters.{p.knob}")
-            out[p.knob] = self._finish(p.knob, p.mode.apply(p.dist.sample(rng), nominal))
-        for gi, g in enumerate(self.groups):
-            if only_period is not None and not _due(g.every, only_period):
-                continue
-            x = g.dist.sample(rng)
-            for j, name in enumerate(g.knobs):
-                nominal = self._nominal(name, g.mode, f"correlated[{gi}]")
-                out[name] = self._finish(name, g.mode.apply(float(x[j]), nominal))
-        return out
+        plan = self._plan
+        if plan is None:
+            from domrand.sampler import SamplingPlan
+
+            plan = SamplingPlan(self)
+            object.__setattr__(self, "_plan", plan)
+        return plan.sample(rng, only_period)
 
     def step_periods(self) -> dict[str, int]:
         """Knobs re-drawn within an episode, with their period in control steps."""
@@ -435,10 +429,6 @@ class RandomizationSpec:
         # Re-validate like a file, so a NaN pin fails here even when the spec is unbound.
         checked = RandomizationSpec.from_dict(out.to_dict(), self.source)
         return checked.bind(self.knobs) if self.knobs is not None else checked
-
-
-def _due(every: Every, step: int) -> bool:
-    return not every.per_episode and step % every.period == 0
 
 
 def _repair(dist: Distribution, clip: bool) -> Distribution:

@@ -68,6 +68,7 @@ class DomainRandomization(
         gym.utils.RecordConstructorArgs.__init__(self, spec=spec, domain=domain, seed=seed)
         gym.Wrapper.__init__(self, env)
         self.knobs = _knobs_of(env)
+        self._base: Any = env.unwrapped
         self._env_id = env.spec.id if env.spec is not None else None
         pins: Domain = {}
         if domain is not None:
@@ -163,6 +164,6 @@ class DomainRandomization(
                 for name in frozen.intersection(due):
                     del due[name]
             if due:
-                self.env.unwrapped.set_knobs(due)  # type: ignore[attr-defined]
+                self._base.set_knobs(due)
         self._t += 1
         return self.env.step(action)
