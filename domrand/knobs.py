@@ -60,8 +60,8 @@ class Knob:
             raise KnobError(f"knob {self.name!r}: nominal {self.nominal} outside its valid range")
 
     def contains(self, value: float) -> bool:
-        """True when ``value`` is inside the valid range (NaN never is)."""
-        if math.isnan(value):
+        """True when ``value`` is inside the valid range (NaN and infinities never are)."""
+        if not math.isfinite(value):
             return False
         lo_ok = value > self.low if self.low_open else value >= self.low
         hi_ok = value < self.high if self.high_open else value <= self.high

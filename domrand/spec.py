@@ -170,6 +170,16 @@ class RandomizationSpec:
             )
         if isinstance(dist, Choice):
             points = [float(v) for v in dist.values]
+            if knob.integer and mode is Mode.ABSOLUTE:
+                fractional = [v for v in dist.values if float(v) != round(float(v))]
+                if fractional:
+                    raise SpecValueError(
+                        "this knob takes whole numbers",
+                        file=f,
+                        path=f"{path}.values",
+                        value=fractional[0],
+                        allowed=f"integers for {name} ({knob.unit})",
+                    )
         elif isinstance(dist, MultivariateNormal):
             points = list(dist.support_of(dim or 0))
         else:
@@ -386,10 +396,23 @@ class RandomizationSpec:
                 value=arr.shape[0],
                 allowed=f"{len(names)} values",
             )
+        choices = self._choice_values()
         out: Domain = {}
         for n, x in zip(names, arr):
             lo, hi = self.value_bounds(n)
-            out[n] = self._finish(n, lo + (hi - lo) * float(x))
+            v = lo + (hi - lo) * float(x)
+            if n in choices:  # a categorical knob snaps to the nearest value it can take
+                v = min(choices[n], key=lambda c: abs(c - v))
+            out[n] = self._finish(n, v)
+        return out
+
+    def _choice_values(self) -> dict[str, list[float]]:
+        """Value-space options of every knob drawn from a ``choice``."""
+        out: dict[str, list[float]] = {}
+        for p in self.parameters:
+            if isinstance(p.dist, Choice):
+                nominal = self._nominal(p.knob, p.mode, f"parameters.{p.knob}")
+                out[p.knob] = [p.mode.apply(float(v), nominal) for v in p.dist.values]
         return out
 
     # ------------------------------------------------------------------ saving

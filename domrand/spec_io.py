@@ -75,8 +75,13 @@ def _parse_yaml(text: str, file: str) -> Any:
     loader = _StrictLoader(text)
     try:
         node = loader.get_single_node()
-        if node is None:
-            return None
+        if node is None:  # only comments or document markers
+            raise SpecFileError(
+                "file holds no document (only comments?)",
+                file=file,
+                show_value=False,
+                allowed="a mapping with a 'parameters' key",
+            )
         if _expanded_size(node, {}) > _MAX_EXPANDED_NODES:
             raise SpecSyntaxError(
                 "document expands to too many nodes (YAML alias bomb?)",

@@ -92,3 +92,10 @@ def test_nominal_domain_and_phases(knobs: KnobSet) -> None:
     assert step == {"motor.gain", "obs.bias", "action.delay"}
     total = sum(len(knobs.in_phase(p)) for p in Phase)
     assert total == len(knobs)
+
+
+def test_infinities_are_never_inside_even_with_closed_infinite_ends() -> None:
+    k = Knob("free", 0.0, "1", -math.inf, math.inf)
+    assert k.contains(1e308)
+    assert not k.contains(math.inf)
+    assert not k.contains(-math.inf)

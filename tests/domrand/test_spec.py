@@ -1323,3 +1323,30 @@ def test_cartpole_default_spec() -> None:
     # the same spec named by env id and by knob set is the same spec
     assert load_spec(default_spec_path(CARTPOLE), env=CARTPOLE) == spec
     assert load_spec(spec.to_dict(), env=ks) == spec
+
+
+def test_choice_of_fractional_values_on_an_integer_knob_is_rejected(knobs) -> None:
+    from domrand.errors import SpecValueError
+
+    doc = {"parameters": {"action.delay": {"dist": "choice", "values": [0, 1.5]}}}
+    with pytest.raises(SpecValueError) as info:
+        load_spec(doc, env=knobs)
+    msg = str(info.value)
+    assert "parameters.action.delay.values" in msg and "1.5" in msg and "whole numbers" in msg
+
+
+def test_denormalize_snaps_choice_knobs_to_values_they_can_take(knobs) -> None:
+    doc = {
+        "parameters": {
+            "action.delay": {"dist": "choice", "values": [0, 4, 10]},
+            "pole.mass": {"dist": "uniform", "low": 0.05, "high": 0.2},
+        }
+    }
+    spec = load_spec(doc, env=knobs)
+    names = spec.bounded_knobs()
+    for u in np.linspace(0.0, 1.0, 41):
+        d = spec.denormalize(np.full(len(names), u))
+        assert d["action.delay"] in (0, 4, 10)
+        # the nearest option to low + (high - low) * u
+        target = 10 * u
+        assert abs(d["action.delay"] - target) == min(abs(c - target) for c in (0, 4, 10))

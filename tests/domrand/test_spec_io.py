@@ -224,11 +224,11 @@ def test_top_level_list_is_rejected_with_file(tmp_path: Path) -> None:
         load_spec(pj)
 
 
-def test_comment_only_yaml_is_not_a_mapping(tmp_path: Path) -> None:
+def test_comment_only_yaml_is_reported_as_empty(tmp_path: Path) -> None:
     p = write(tmp_path / "c.yaml", "# nothing but a comment\n")
-    assert read_mapping(p) is None
-    with pytest.raises(SpecTypeError, match="top level must be a mapping"):
+    with pytest.raises(SpecFileError, match="no document") as info:
         load_spec(p)
+    assert str(p) in str(info.value)
 
 
 # ---------------------------------------------------------------- writing
