@@ -1,0 +1,1 @@
+"""Guided domain randomization: algorithms that change the distribution while policies train."""
