@@ -27,6 +27,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[test,bench]"
 	$(PY) benchmarks/env_throughput.py
+	$(PY) benchmarks/train_throughput.py
+	$(PY) benchmarks/memory_matters.py
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache .ruff_cache

@@ -1,14 +1,20 @@
-"""The ``make demo`` job: validate the shipped spec, sample domains, run randomized CartPole.
+"""The ``make demo`` job: train an LSTM policy on randomized CartPole, evaluate it on the realities.
 
-At this stage the policy is a fixed LQR designed on the nominal model; it shows what the training
-distribution and the reality domains do to a controller that was never randomized.
+1. validate the shipped CartPole spec and show a few sampled domains;
+2. train an LSTM (RL^2 inputs) with recurrent PPO under that spec (a couple of minutes on 2 cores);
+3. evaluate it, deterministically, on nominal dynamics, on the training distribution and on every
+   shipped reality, next to the nominal-model LQR as a reference;
+4. export the policy for deployment (the export step plugs in at ``_export_step``);
+5. print the table and write ``demo.json``.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from rich.console import Console
@@ -18,9 +24,11 @@ from domrand.errors import DomrandError
 from domrand.registry import check_seed, default_spec_path, make, realities
 from domrand.spec import load_spec
 
-__all__ = ["rollout_returns", "run_demo"]
+__all__ = ["DEMO_STEPS", "rollout_returns", "run_demo"]
 
 ENV_ID = "domrand/CartPole-v0"
+#: training budget of the demo: enough for >= 475 on nominal and every reality, ~1.5 min on 2 cores
+DEMO_STEPS = 200_000
 
 
 def rollout_returns(env, policy, episodes: int) -> list[float]:  # type: ignore[no-untyped-def]
@@ -37,14 +45,28 @@ def rollout_returns(env, policy, episodes: int) -> list[float]:  # type: ignore[
     return returns
 
 
-def run_demo(out: str | Path = "demo_out", episodes: int = 5, seed: int = 0) -> int:
+def _export_step(run_dir: Path, console: Console) -> dict[str, Any] | None:
+    """4. EXPORT STEP: plugs in here (ONNX/TorchScript export + deploy check of ``run_dir``).
+
+    Return a small dict describing what was written (it goes into ``demo.json``), or ``None``
+    while there is no exporter.
+    """
+    return None
+
+
+def run_demo(
+    out: str | Path = "demo_out", episodes: int = 10, seed: int = 0, steps: int = DEMO_STEPS
+) -> int:
     """Run the demo and write ``demo.json`` under ``out``; returns an exit code.
 
     Raises:
         DomrandError: ``episodes`` < 1 (no returns to summarize), a negative ``seed``, or ``out``
             cannot be created.
     """
+    from domrand.policies.config import TrainConfig
     from domrand.policies.controllers import CartPoleLQR
+    from domrand.policies.evaluate import evaluate_conditions, standard_conditions
+    from domrand.policies.train import train
 
     if episodes < 1:
         raise DomrandError(f"episodes must be at least 1, got {episodes}")
@@ -57,14 +79,14 @@ def run_demo(out: str | Path = "demo_out", episodes: int = 5, seed: int = 0) -> 
     except OSError as e:
         raise DomrandError(f"cannot create output directory {str(out)!r}: {e.strerror}") from None
 
+    # ---- 1. the spec
     spec_path = default_spec_path(ENV_ID)
-    spec = load_spec(spec_path)
+    spec = load_spec(spec_path, env=ENV_ID)
     console.print(f"[bold]1. spec[/bold] {spec_path.name}: valid, {len(spec.knob_names())} knobs, "
                   f"{len(spec.params())} tunable parameters")  # fmt: skip
-
     rng = np.random.default_rng(seed)
     domains = [spec.sample(rng) for _ in range(4)]
-    table = Table(title="2. four sampled domains")
+    table = Table(title="four sampled training domains")
     table.add_column("knob")
     for i in range(len(domains)):
         table.add_column(f"#{i}", justify="right")
@@ -72,24 +94,58 @@ def run_demo(out: str | Path = "demo_out", episodes: int = 5, seed: int = 0) -> 
         table.add_row(k, *(f"{d[k]:.4g}" for d in domains))
     console.print(table)
 
-    policy = CartPoleLQR()
-    conditions: list[tuple[str, dict]] = [("nominal", {}), ("training spec (DR)", {"spec": spec})]
-    conditions += [(f"reality: {name}", {"reality": name}) for name in realities(ENV_ID)]
-    results = []
-    table = Table(title=f"3. nominal-model LQR on {ENV_ID}, {episodes} episodes each")
-    for col in ("condition", "mean return", "std", "success (=500)"):
-        table.add_column(col, justify="right" if col != "condition" else "left")
-    for label, kwargs in conditions:
-        env = make(ENV_ID, seed=seed, **kwargs)
+    # ---- 2. train
+    run_dir = out / "cartpole_lstm"
+    if (run_dir / "config.yaml").exists():  # the demo's own previous run: start afresh
+        shutil.rmtree(run_dir)
+    cfg = TrainConfig(env=ENV_ID, total_steps=steps, seed=seed)
+    console.print(
+        f"[bold]2. train[/bold] {cfg.policy.upper()}-{cfg.hidden} (RL^2 inputs) with recurrent "
+        f"PPO, {cfg.num_envs} envs x {cfg.num_steps} steps, {steps} env steps -> {run_dir}"
+    )
+    result = train(cfg, run_dir, spec=spec, console=console)
+    console.print(
+        f"   trained {result.env_steps} steps in {result.elapsed:.0f} s "
+        f"({result.steps_per_s:.0f} env steps/s)"
+    )
+
+    # ---- 3. evaluate: the trained policy, and the nominal-model LQR as a reference
+    from domrand.policies.checkpoint import load_policy
+
+    policy, info = load_policy(run_dir)
+    conditions = standard_conditions(ENV_ID, spec=spec)
+    lstm = evaluate_conditions(policy, ENV_ID, conditions, episodes=episodes, seed=seed)
+    lqr = []
+    for c in conditions:
+        env = make(ENV_ID, spec=c.spec, domain=c.domain, seed=seed)
         try:
-            rets = rollout_returns(env, policy, episodes)
+            lqr.append(rollout_returns(env, CartPoleLQR(), episodes))
         finally:
             env.close()
-        arr = np.asarray(rets)
-        success = float(np.mean(arr >= 500))
-        results.append({"condition": label, "returns": rets, "success": success})
-        table.add_row(label, f"{arr.mean():.1f}", f"{arr.std():.1f}", f"{success:.0%}")
+
+    # ---- 4. export
+    exported = _export_step(run_dir, console)
+
+    # ---- 5. report
+    table = Table(
+        title=f"3. trained LSTM on {ENV_ID} after {info.env_steps} steps, {episodes} episodes each"
+    )
+    for col in ("condition", "mean return", "std", "success", "LQR (nominal model)"):
+        table.add_column(col, justify="left" if col == "condition" else "right")
+    for r, ref in zip(lstm, lqr):
+        table.add_row(r.label, f"{r.mean:.1f}", f"{r.std:.1f}", f"{r.success_rate:.0%}",
+                      f"{np.mean(ref):.1f}")  # fmt: skip
     console.print(table)
-    (out / "demo.json").write_text(json.dumps({"env": ENV_ID, "results": results}, indent=2))
+    doc = {
+        "env": ENV_ID,
+        "run_dir": str(run_dir),
+        "env_steps": info.env_steps,
+        "train_seconds": result.elapsed,
+        "train_steps_per_s": result.steps_per_s,
+        "results": [{**r.to_dict(), "lqr_mean": float(np.mean(ref))} for r, ref in zip(lstm, lqr)],
+        "export": exported,
+        "realities": list(realities(ENV_ID)),
+    }
+    (out / "demo.json").write_text(json.dumps(doc, indent=2))
     console.print(f"wrote {out / 'demo.json'} in {time.perf_counter() - t0:.1f} s")
     return 0

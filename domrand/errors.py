@@ -12,6 +12,7 @@ from typing import Any
 
 __all__ = [
     "CheckpointError",
+    "ConfigError",
     "DomrandError",
     "EnvMismatchError",
     "KnobError",
@@ -48,6 +49,10 @@ class KnobError(DomrandError, ValueError):
 
 class CheckpointError(DomrandError):
     """A checkpoint or exported artifact is missing, corrupt or does not match."""
+
+
+class ConfigError(DomrandError, ValueError):
+    """A training or run configuration is invalid (unknown key, wrong type, out of range)."""
 
 
 class SpecError(DomrandError, ValueError):

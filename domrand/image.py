@@ -33,7 +33,7 @@ class ImageAug:
     brightness: float = 0.0  #: additive offset, in 0..255 pixel units
     contrast: float = 1.0  #: multiplier around mid-grey
     gamma: float = 1.0  #: out = 255 * (in/255) ** gamma
-    hue: float = 0.0  #: hue shift in degrees
+    hue: float = 0.0  #: hue shift in degrees (applied in 2-degree steps, OpenCV 8-bit hue)
     saturation: float = 1.0  #: saturation multiplier
     value: float = 1.0  #: HSV value multiplier
     jpeg_quality: int = 100  #: 100 = no compression; lower adds JPEG artifacts
@@ -83,6 +83,18 @@ def _lut(aug: ImageAug) -> np.ndarray | None:
     return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
 
+def _hsv_lut(aug: ImageAug) -> np.ndarray | None:
+    """A per-channel lookup table on OpenCV's 8-bit HSV (hue 0..179 in 2-degree units)."""
+    if aug.hue == 0.0 and aug.saturation == 1.0 and aug.value == 1.0:
+        return None
+    x = np.arange(256, dtype=np.float64)
+    shift = round(aug.hue / 2.0)  # 8-bit hue has 2-degree resolution
+    hue = np.where(x < 180, (x + shift) % 180, x)
+    sat = np.clip(np.rint(x * aug.saturation), 0, 255)
+    val = np.clip(np.rint(x * aug.value), 0, 255)
+    return np.stack([hue, sat, val], axis=-1).astype(np.uint8).reshape(256, 1, 3)
+
+
 def augment(image: np.ndarray, aug: ImageAug, rng: np.random.Generator) -> np.ndarray:
     """Apply ``aug`` to an RGB ``uint8`` image of shape (H, W, 3); returns a new array.
 
@@ -94,18 +106,16 @@ def augment(image: np.ndarray, aug: ImageAug, rng: np.random.Generator) -> np.nd
     lut = _lut(aug)
     if lut is not None:
         out = cv2.LUT(out, lut)
-    if aug.hue != 0.0 or aug.saturation != 1.0 or aug.value != 1.0:
-        hsv = cv2.cvtColor(out, cv2.COLOR_RGB2HSV).astype(np.float32)
-        hsv[..., 0] = (hsv[..., 0] + aug.hue / 2.0) % 180.0  # OpenCV hue is 0..180
-        hsv[..., 1] *= aug.saturation
-        hsv[..., 2] *= aug.value
-        hsv = np.clip(hsv, 0.0, [180.0, 255.0, 255.0])
-        out = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)
+    hsv_lut = _hsv_lut(aug)
+    if hsv_lut is not None:
+        hsv = cv2.cvtColor(out, cv2.COLOR_RGB2HSV)
+        out = cv2.cvtColor(cv2.LUT(hsv, hsv_lut), cv2.COLOR_HSV2RGB)
     if aug.blur > 0.0:
         out = cv2.GaussianBlur(out, (0, 0), sigmaX=aug.blur)
     if aug.noise > 0.0:
-        noisy = out.astype(np.float32) + rng.normal(0.0, aug.noise, out.shape).astype(np.float32)
-        out = np.clip(noisy, 0.0, 255.0).astype(np.uint8)
+        noise = rng.standard_normal(out.shape, dtype=np.float32)
+        noisy = out.astype(np.float32) + noise * np.float32(aug.noise)
+        out = np.clip(np.rint(noisy), 0.0, 255.0).astype(np.uint8)
     if aug.cutout > 0:
         out = out.copy() if out is image else out
         h, w = out.shape[:2]

@@ -52,6 +52,27 @@ ENVS: dict[str, EnvInfo] = {
             "cartpole",
             "pybullet cart-pole, continuous force; balance the pole",
         ),
+        EnvInfo(
+            "domrand/KukaReach-v0",
+            "domrand.envs.kuka_reach:KukaReachEnv",
+            150,
+            "kuka_reach",
+            "KUKA iiwa, joint-space PD setpoint increments; reach a random target",
+        ),
+        EnvInfo(
+            "domrand/Pusher-v0",
+            "domrand.envs.pusher:PusherEnv",
+            100,
+            "pusher",
+            "planar x-y pusher on a table; push a puck to a random goal",
+        ),
+        EnvInfo(
+            "domrand/Localization-v0",
+            "domrand.envs.localization:LocalizationEnv",
+            2,  # episodes terminate after their one step; a limit of 1 would also truncate them
+            "localization",
+            "Tobin et al. 2017 table scene: the object's (x, y) from one randomized image",
+        ),
     )
 }
 
@@ -183,12 +204,15 @@ def make_vec(
     *,
     vectorization: str = "sync",
     domain: Mapping[str, Any] | str | os.PathLike | None = None,
+    autoreset_mode: gym.vector.AutoresetMode = gym.vector.AutoresetMode.NEXT_STEP,
     **env_kwargs: Any,
 ) -> gym.vector.VectorEnv:
     """A vector of randomized envs with independent streams spawned from one root seed.
 
     Args:
         vectorization: ``"sync"`` (one process) or ``"async"`` (one subprocess per env).
+        autoreset_mode: gymnasium's autoreset mode; the trainer uses ``DISABLED`` and resets ended
+            envs itself, so a guide's new assignment applies to the very next episode.
     """
     if num_envs < 1:
         raise DomrandError(f"num_envs must be >= 1, got {num_envs}")
@@ -212,5 +236,7 @@ def make_vec(
         functools.partial(make, env_id, spec, domain, s, **env_kwargs) for s in seeds
     ]
     if vectorization == "async":
-        return gym.vector.AsyncVectorEnv(fns, context="spawn" if os.name == "nt" else "fork")
-    return gym.vector.SyncVectorEnv(fns)
+        return gym.vector.AsyncVectorEnv(
+            fns, context="spawn" if os.name == "nt" else "fork", autoreset_mode=autoreset_mode
+        )
+    return gym.vector.SyncVectorEnv(fns, autoreset_mode=autoreset_mode)

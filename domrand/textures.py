@@ -2,13 +2,22 @@
 
 Texture ``i`` is a pure function of ``(bank seed, i)``: one of flat colour, two-colour gradient,
 checker, stripes or smoothed noise, in random colours and scales. The bank is generated once per
-process and shared; envs upload pixels into a fixed pool of pybullet texture slots with
-``changeTexture``, so thousands of randomized resets never load a new texture into the server.
+process and shared.
+
+How the bank reaches pybullet: TinyRenderer (the CPU renderer) keeps its own copy of every texture
+it loaded and copies a texture's pixels into a shape when ``changeVisualShape(textureUniqueId=...)``
+binds it. ``pybullet.changeTexture`` only updates the OpenGL GUI's copy and is ignored by
+TinyRenderer, so swapping pixels inside one texture slot does not work headless. Instead each
+texture is written once to a PNG cache (:func:`bank_files`), an env loads the whole bank with
+``loadTexture`` when it builds its scene, and every randomized reset only *binds* already-loaded
+textures. The server therefore holds a fixed number of textures however many resets run, and
+``resetSimulation`` frees them with the scene.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -16,7 +25,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-__all__ = ["KINDS", "TextureBank", "blank_texture_file", "texture_bank"]
+__all__ = [
+    "DEFAULT_COUNT",
+    "DEFAULT_SIZE",
+    "KINDS",
+    "TextureBank",
+    "bank_files",
+    "make_texture",
+    "texture_bank",
+    "white_texture_file",
+]
 
 KINDS = ("flat", "gradient", "checker", "stripes", "noise")
 DEFAULT_SIZE = 64
@@ -68,8 +86,6 @@ class TextureBank:
         self.count, self.size, self.seed = count, size, seed
         self.pixels = np.stack([make_texture(i, size, seed) for i in range(count)])
         self.pixels.setflags(write=False)
-        # Pre-serialized bytes make uploads with pybullet's changeTexture cheap.
-        self._bytes = [p.tobytes() for p in self.pixels]
 
     def __len__(self) -> int:
         return self.count
@@ -77,11 +93,13 @@ class TextureBank:
     def __getitem__(self, index: int) -> np.ndarray:
         return self.pixels[index]
 
-    def as_bytes(self, index: int) -> bytes:
-        return self._bytes[index]
-
     def kind(self, index: int) -> str:
         return KINDS[index % len(KINDS)]
+
+    @functools.cached_property
+    def digest(self) -> str:
+        """SHA-256 of every pixel: equal across processes and machines for the same bank."""
+        return hashlib.sha256(self.pixels.tobytes()).hexdigest()
 
 
 @functools.lru_cache(maxsize=4)
@@ -92,17 +110,50 @@ def texture_bank(
     return TextureBank(count, size, seed)
 
 
-@functools.lru_cache(maxsize=8)
-def blank_texture_file(size: int = DEFAULT_SIZE) -> str:
-    """A grey PNG used once per texture slot; pixels are then replaced with ``changeTexture``."""
-    folder = (
-        Path(tempfile.gettempdir())
-        / f"domrand-textures-{os.getuid() if hasattr(os, 'getuid') else 0}"
-    )
+def _cache_root() -> Path:
+    """Per-user cache folder for texture files (``DOMRAND_CACHE_DIR`` overrides it)."""
+    configured = os.environ.get("DOMRAND_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return Path(tempfile.gettempdir()) / f"domrand-{uid}"
+
+
+def _write_png(path: Path, rgb: np.ndarray) -> None:
+    """Write atomically: concurrent processes (vector env workers) may fill the same cache."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
+    if not cv2.imwrite(str(tmp), np.ascontiguousarray(rgb[:, :, ::-1])):
+        raise OSError(f"could not write texture file {tmp}")
+    os.replace(tmp, path)
+
+
+def bank_files(bank: TextureBank, repair: bool = False) -> tuple[str, ...]:
+    """PNG files holding the bank's textures, written once per machine (keyed by the digest).
+
+    Args:
+        repair: check every file and rewrite the missing ones (e.g. after a temp-dir cleaner).
+
+    Returns:
+        ``count`` paths; path ``i`` holds texture ``i`` (what ``pybullet.loadTexture`` reads).
+    """
+    folder = _cache_root() / f"textures-{bank.size}-{bank.digest[:16]}"
+    paths = tuple(str(folder / f"{i:05d}.png") for i in range(bank.count))
+    marker = folder / "complete"
+    if marker.exists() and not repair:
+        return paths
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"blank{size}.png"
+    for i, path in enumerate(paths):
+        if not os.path.exists(path):
+            _write_png(Path(path), bank[i])
+    marker.touch()
+    return paths
+
+
+def white_texture_file(size: int = 4) -> str:
+    """A white PNG: binding it shows an object's plain colour (TinyRenderer multiplies the two)."""
+    folder = _cache_root()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"white{size}.png"
     if not path.exists():
-        tmp = folder / f".blank{size}.{os.getpid()}.png"
-        cv2.imwrite(str(tmp), np.full((size, size, 3), 128, np.uint8))
-        os.replace(tmp, path)
+        _write_png(path, np.full((size, size, 3), 255, np.uint8))
     return str(path)

@@ -2,5 +2,17 @@
 
 from domrand.envs.bullet_env import BulletEnv, KnobBinding
 from domrand.envs.cartpole import CartPoleEnv
+from domrand.envs.dynamics import Dynamics
+from domrand.envs.kuka_reach import KukaReachEnv
+from domrand.envs.pd import JointPD
+from domrand.envs.pusher import PusherEnv
 
-__all__ = ["BulletEnv", "CartPoleEnv", "KnobBinding"]
+__all__ = [
+    "BulletEnv",
+    "CartPoleEnv",
+    "Dynamics",
+    "JointPD",
+    "KnobBinding",
+    "KukaReachEnv",
+    "PusherEnv",
+]

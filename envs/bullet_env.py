@@ -4,6 +4,13 @@ The base class owns one ``BulletClient(DIRECT)``, the knob registry (with named 
 common step-phase knobs (action delay and noise, observation noise and bias) and physics-fault
 detection. A task subclass loads its bodies, declares its own knobs with an apply function each,
 and implements ``_reset_task``, ``_apply_action``, ``_state`` and ``_task_outcome``.
+
+Image observations are generic: a subclass that describes its scene in ``_visual_scene()`` gets
+``obs_mode="image"`` (observation = the randomized render, ``Box(0, 255, (H, W, 3), uint8)``) and
+``render_mode="rgb_array"`` from the same camera, plus the visual knobs of
+:class:`~domrand.envs.visual.VisualRandomizer`. Those knobs exist only when the env renders (image
+mode or ``rgb_array``): a state-mode env without rendering has no knob that could not act, loads
+no textures and has exactly the step path it always had.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -24,9 +31,16 @@ from domrand.envs._bullet import BulletClient, pybullet, quiet_stdout
 from domrand.errors import KnobError
 from domrand.knobs import Knob, KnobSet, Phase
 
-__all__ = ["BulletEnv", "KnobBinding", "quiet_stdout"]
+if TYPE_CHECKING:
+    from domrand.envs.scene import VisualScene
+    from domrand.envs.visual import VisualRandomizer
+
+__all__ = ["OBS_MODES", "BulletEnv", "KnobBinding", "quiet_stdout"]
 
 INF = float("inf")
+OBS_MODES = ("state", "image")
+#: spawn key of the visual stream (distractor looks, image effects), separate from ``np_random``
+_VISUAL_STREAM = 0x766973
 
 
 @dataclass(frozen=True)
@@ -44,19 +58,49 @@ class BulletEnv(gym.Env[np.ndarray, np.ndarray], ABC):
     reaches the simulation only through ``set_knobs`` (or the ``domain`` reset option), which
     validates it against the declared range; unpinned knobs revert to their nominal values at
     every reset, so nothing compounds across episodes.
+
+    Args:
+        render_mode: ``None`` or ``"rgb_array"`` (``render()`` returns ``render_size`` frames).
+        obs_mode: ``"state"`` (the task's own observation) or ``"image"`` (the randomized render;
+            ``reset`` then also returns the physical state in ``info["state"]``, e.g. as a label).
+        image_size: side or ``(height, width)`` of image observations, in pixels.
+
+    Visual randomization draws (distractor looks, image noise) come from a stream derived from the
+    reset seed but separate from ``np_random``: rendering never shifts the physics noise, so a
+    seed gives the same dynamics in state and image mode, with or without ``render()`` calls.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 50}
     #: a state whose L1 norm exceeds this (or holds NaN/inf) is a physics fault
     max_state_norm: ClassVar[float] = 1e4
+    #: ``(height, width)`` of ``render()`` frames (image observations use ``image_size``)
+    render_size: ClassVar[tuple[int, int]] = (120, 160)
 
-    def __init__(self, render_mode: str | None = None) -> None:
+    def __init__(
+        self,
+        render_mode: str | None = None,
+        obs_mode: str = "state",
+        image_size: int | Sequence[int] = 84,
+    ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
                 f"render_mode {render_mode!r} not supported; use one of "
                 f"{self.metadata['render_modes']}"
             )
+        if obs_mode not in OBS_MODES:
+            raise ValueError(f"obs_mode {obs_mode!r} not supported; use one of {list(OBS_MODES)}")
+        from domrand.envs.scene import parse_image_size  # light: OpenCV loads only to render
+
         self.render_mode = render_mode
+        self.obs_mode = obs_mode
+        self.image_size = parse_image_size(image_size)
+        #: True when this env renders (image observations or rgb_array); read by ``_load()``
+        self.renders_images = obs_mode == "image" or render_mode == "rgb_array"
+        self._visual: VisualRandomizer | None = None
+        self._visual_rng: np.random.Generator | None = None
+        self._state_space: gym.Space | None = None
+        h, w = self.image_size
+        self._image_space = gym.spaces.Box(0, 255, (h, w, 3), dtype=np.uint8)
         with quiet_stdout():
             self._p = BulletClient(connection_mode=pybullet.DIRECT)
         # Hot-path calls bypass BulletClient.__getattr__ (which costs microseconds per call).
@@ -67,8 +111,24 @@ class BulletEnv(gym.Env[np.ndarray, np.ndarray], ABC):
         self._values: dict[str, Any] = {}
         #: callables run before every physics substep (forces are cleared after each substep)
         self._substep_hooks: list[Callable[[], None]] = []
+        #: callables run after the timestep changes (pybullet stores a velocity motor's force
+        #: bound as force * timestep, so e.g. joint friction must be re-applied)
+        self._timestep_hooks: list[Callable[[], None]] = []
         self._load()
-        bindings = self._common_bindings() + self._task_bindings()
+        visual_bindings: list[KnobBinding] = []
+        if self.renders_images:
+            scene = self._visual_scene()
+            if scene is None and obs_mode == "image":
+                raise ValueError(f"{type(self).__name__} has no image observation mode")
+            if scene is not None:
+                from domrand.envs.visual import VisualRandomizer
+
+                self._visual = VisualRandomizer(self._client_id, scene, self.image_size)
+                visual_bindings = self._visual.bindings()
+        if obs_mode == "image":
+            # Bound once here, so the state-mode hot path carries no mode check.
+            self._observation = self._image_observation  # type: ignore[method-assign]
+        bindings = self._common_bindings() + self._task_bindings() + visual_bindings
         self._bindings: dict[str, KnobBinding] = {b.knob.name: b for b in bindings}
         self.knobs = KnobSet.of(b.knob for b in bindings)
         self._nominal = self.knobs.nominal()
@@ -104,6 +164,31 @@ class BulletEnv(gym.Env[np.ndarray, np.ndarray], ABC):
     @abstractmethod
     def _task_outcome(self, state: Sequence[float]) -> tuple[float, bool, dict[str, Any]]:
         """Return ``(reward, terminated, info)`` for the noiseless state."""
+
+    def _visual_scene(self) -> VisualScene | None:
+        """Describe the scene just loaded for rendering (``None``: no image mode).
+
+        Called after every ``_load()`` when the env renders; ``_load()`` can read
+        ``self.renders_images`` to add purely visual bodies (floor, backdrop) only then.
+        """
+        return None
+
+    def _distractor_keepout(self) -> Sequence[tuple[float, float, float]]:
+        """``(x, y, radius)`` discs this episode's distractors must not stand in."""
+        return ()
+
+    # ------------------------------------------------------------------ spaces
+    @property
+    def observation_space(self) -> gym.Space:  # type: ignore[override]
+        """The image space in image mode, else the space the subclass assigned."""
+        if self.obs_mode == "image":
+            return self._image_space
+        assert self._state_space is not None, "subclass must set observation_space"
+        return self._state_space
+
+    @observation_space.setter
+    def observation_space(self, space: gym.Space) -> None:
+        self._state_space = space
 
     # ------------------------------------------------------------------ common knobs
     control_period: ClassVar[float] = 0.02
@@ -202,6 +287,8 @@ class BulletEnv(gym.Env[np.ndarray, np.ndarray], ABC):
         # The epsilon keeps float round-off in the quotient from adding a needless substep.
         self._substeps = max(1, math.ceil(self.control_period / float(dt) - 1e-9))
         self._p.setTimeStep(self.control_period / self._substeps)
+        for hook in self._timestep_hooks:
+            hook()
 
     # ------------------------------------------------------------------ knob access
     def load_value(self, name: str, nominal: float) -> Any:
@@ -250,6 +337,10 @@ class BulletEnv(gym.Env[np.ndarray, np.ndarray], ABC):
             self._values = {k.name: target[k.name] for k in self._load_knobs}
             self._p.resetSimulation()
             self._load()
+            if self._visual is not None:
+                scene = self._visual_scene()
+                assert scene is not None
+                self._visual.reload(scene)  # textures and distractor pool went with the scene
             self._needs_reload = False
         for name, value in target.items():
             if self._values.get(name) != value:
@@ -264,7 +355,19 @@ class BulletEnv(gym.Env[np.ndarray, np.ndarray], ABC):
         self._zero_action = [min(max(0.0, lo), hi) for lo, hi in zip(self._a_lo, self._a_hi)]
         self._last_applied = self._zero_action
         self._reset_task()
-        return self._observation(self._state()), {"domain": dict(self._values)}
+        if self._visual is None:
+            return self._observation(self._state()), {"domain": dict(self._values)}
+        if seed is not None or self._visual_rng is None:
+            root = self.np_random_seed
+            root = root if root >= 0 else int(self.np_random.integers(2**63))
+            seq = np.random.SeedSequence(root, spawn_key=(_VISUAL_STREAM,))
+            self._visual_rng = np.random.default_rng(seq)
+        self._visual.new_episode(self._visual_rng, self._distractor_keepout())
+        state = self._state()
+        info: dict[str, Any] = {"domain": dict(self._values)}
+        if self.obs_mode == "image":
+            info["state"] = np.asarray(state, dtype=np.float32)
+        return self._observation(state), info
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         # The hot path works on Python floats: for the handful of numbers a robot action holds,
@@ -301,7 +404,8 @@ class BulletEnv(gym.Env[np.ndarray, np.ndarray], ABC):
         if not sum(map(abs, state)) < self.max_state_norm:
             # Runaway physics: end the episode with a flag and rebuild the scene at next reset.
             self._needs_reload = True
-            obs = np.zeros(self.observation_space.shape, dtype=np.float32)  # type: ignore[arg-type]
+            space = self.observation_space
+            obs = np.zeros(space.shape, dtype=space.dtype)  # type: ignore[arg-type]
             return obs, 0.0, True, False, {"physics_fault": True}
         reward, terminated, info = self._task_outcome(state)
         return self._observation(state), float(reward), bool(terminated), False, info
@@ -317,6 +421,29 @@ class BulletEnv(gym.Env[np.ndarray, np.ndarray], ABC):
         if bias != 0.0:
             return (np.asarray(state, dtype=np.float64) + bias).astype(np.float32)
         return np.asarray(state, dtype=np.float32)
+
+    def _image_observation(self, state: Sequence[float]) -> np.ndarray:
+        """Image mode: the randomized render; ``obs.noise``/``obs.bias`` act in pixel units."""
+        assert self._visual is not None and self._visual_rng is not None
+        rng = self._visual_rng
+        img = self._visual.render(rng)
+        v = self._values
+        noise, bias = v.get("obs.noise", 0.0), v.get("obs.bias", 0.0)
+        if noise > 0.0 or bias != 0.0:
+            x = img.astype(np.float32) + np.float32(bias)
+            if noise > 0.0:
+                x += np.float32(noise) * rng.standard_normal(x.shape, dtype=np.float32)
+            img = np.clip(np.rint(x), 0.0, 255.0).astype(np.uint8)
+        return img
+
+    def render(self) -> np.ndarray | None:  # type: ignore[override]
+        """``rgb_array``: the scene from the observation camera, ``render_size``, no image effects.
+
+        Rendering for people never draws random numbers, so it cannot change a rollout.
+        """
+        if self.render_mode != "rgb_array" or self._visual is None:
+            return None
+        return self._visual.render(size=self.render_size, post=False)
 
     def close(self) -> None:
         p = getattr(self, "_p", None)

@@ -4,8 +4,12 @@ Description:
     A pole hinged on a cart that slides on a rail (``cartpole.urdf`` from pybullet_data: cart
     1 kg, pole 0.1 kg and 1 m long). The agent pushes the cart to keep the pole upright.
 Observation:
-    ``Box(4)``: cart position x (m), cart velocity (m/s), pole angle theta (rad, 0 = upright),
-    pole angular velocity (rad/s); plus ``obs.noise`` / ``obs.bias`` when randomized.
+    ``obs_mode="state"`` (default): ``Box(4)``: cart position x (m), cart velocity (m/s), pole
+    angle theta (rad, 0 = upright), pole angular velocity (rad/s); plus ``obs.noise`` /
+    ``obs.bias`` when randomized.
+    ``obs_mode="image"``: ``Box(0, 255, (H, W, 3), uint8)`` (``image_size``, default 84): a fixed
+    camera that sees the whole +-2.4 m track in front of a floor and a backdrop wall; the reset
+    ``info["state"]`` holds the 4 state numbers. ``render_mode="rgb_array"`` uses the same camera.
 Action:
     ``Box(-1, 1, (1,))``: the force on the cart is ``motor.gain * action`` newtons. Actions outside
     the bounds are clipped (after ``action.noise``, before ``action.delay``).
@@ -17,8 +21,14 @@ Knobs:
     of the rail), ``pole.damping`` (hinge viscous damping), ``motor.gain``, plus the common
     ``gravity``, ``sim.timestep``, ``action.delay``, ``action.noise``, ``obs.noise``,
     ``obs.bias``. ``domrand knobs domrand/CartPole-v0`` lists them with units and ranges.
+    When the env renders (image mode or ``rgb_array``) it also has the visual knobs of
+    ``domrand.envs.visual`` for the objects ``rail``, ``cart``, ``pole``, ``floor`` and ``wall``
+    (``cart.color.r``, ..., ``cart.texture``), the light, the camera, ``distractors.count`` (up to
+    5, behind the track) and the ``image.*`` effects; in state mode without rendering they do not
+    exist, because nothing would read them.
 Version history:
-    v0: first release.
+    v0: first release. Image observation mode and visual knobs added later without changing
+    state-mode dynamics or observations; ``render()`` now uses the image-mode camera.
 """
 
 from __future__ import annotations
@@ -33,6 +43,8 @@ import pybullet_data
 
 from domrand.envs._bullet import pybullet
 from domrand.envs.bullet_env import BulletEnv, KnobBinding
+from domrand.envs.dynamics import Dynamics
+from domrand.envs.scene import Camera, Distractors, Light, VisualObject, VisualScene
 from domrand.knobs import Knob, Phase
 
 __all__ = ["CartPoleEnv"]
@@ -48,8 +60,13 @@ class CartPoleEnv(BulletEnv):
     x_limit: ClassVar[float] = 2.4
     theta_limit: ClassVar[float] = 12 * 2 * np.pi / 360
 
-    def __init__(self, render_mode: str | None = None) -> None:
-        super().__init__(render_mode=render_mode)
+    def __init__(
+        self,
+        render_mode: str | None = None,
+        obs_mode: str = "state",
+        image_size: int | Sequence[int] = 84,
+    ) -> None:
+        super().__init__(render_mode=render_mode, obs_mode=obs_mode, image_size=image_size)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), dtype=np.float32)
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (4,), dtype=np.float32)
 
@@ -59,71 +76,38 @@ class CartPoleEnv(BulletEnv):
         self._cartpole = p.loadURDF(
             pybullet_data.getDataPath() + "/cartpole.urdf", [0.0, 0.0, 0.0], useFixedBase=True
         )
-        info_cart = p.getDynamicsInfo(self._cartpole, _SLIDER)
-        info_pole = p.getDynamicsInfo(self._cartpole, _HINGE)
-        self._inertia0 = {_SLIDER: info_cart[2], _HINGE: info_pole[2]}
-        self._mass0 = {_SLIDER: info_cart[0], _HINGE: info_pole[0]}
         cid = self._client_id
         self._motor = functools.partial(pybullet.setJointMotorControl2, physicsClientId=cid)
         self._joint_states = functools.partial(pybullet.getJointStates, physicsClientId=cid)
         # Disable the default velocity motor on the hinge so the pole swings freely.
         p.setJointMotorControl2(self._cartpole, _HINGE, pybullet.VELOCITY_CONTROL, force=0.0)
+        if self.renders_images:  # visual-only bodies (no collision shape, no mass): no physics
+            from domrand.envs.visual import textured_box
+
+            cid = self._client_id
+            floor = textured_box(cid, [6.0, 6.0, 0.05], [0.45, 0.42, 0.38, 1.0])
+            wall = textured_box(cid, [6.0, 0.05, 3.0], [0.25, 0.3, 0.35, 1.0])
+            self._floor = p.createMultiBody(0.0, -1, floor, [0.0, 0.0, -0.35])
+            self._wall = p.createMultiBody(0.0, -1, wall, [0.0, 1.6, 1.5])
 
     def _task_bindings(self) -> list[KnobBinding]:
-        K = Knob
+        body, dyn = self._cartpole, Dynamics(self)
         return [
-            KnobBinding(
-                K(
-                    "cart.mass",
-                    1.0,
-                    "kg",
-                    0.0,
-                    100.0,
-                    Phase.RESET,
-                    low_open=True,
-                    doc="mass of the cart",
-                ),
-                lambda m: self._set_mass(_SLIDER, m),
+            dyn.mass(body, _SLIDER, "cart.mass", doc="mass of the cart"),
+            dyn.mass(
+                body, _HINGE, "pole.mass", doc="mass of the pole (its inertia scales with it)"
             ),
-            KnobBinding(
-                K(
-                    "pole.mass",
-                    0.1,
-                    "kg",
-                    0.0,
-                    10.0,
-                    Phase.RESET,
-                    low_open=True,
-                    doc="mass of the pole (its inertia scales with it)",
-                ),
-                lambda m: self._set_mass(_HINGE, m),
+            dyn.joint_friction(
+                body,
+                [_SLIDER],
+                "cart.friction",
+                high=50.0,
+                unit="N",
+                doc="Coulomb friction force of the rail",
             ),
+            dyn.joint_damping(body, [_HINGE], "pole.damping", doc="viscous damping of the hinge"),
             KnobBinding(
-                K(
-                    "cart.friction",
-                    0.0,
-                    "N",
-                    0.0,
-                    50.0,
-                    Phase.RESET,
-                    doc="Coulomb friction force of the rail",
-                ),
-                self._set_friction,
-            ),
-            KnobBinding(
-                K(
-                    "pole.damping",
-                    0.0,
-                    "N m s/rad",
-                    0.0,
-                    10.0,
-                    Phase.RESET,
-                    doc="viscous damping of the hinge",
-                ),
-                self._set_damping,
-            ),
-            KnobBinding(
-                K(
+                Knob(
                     "motor.gain",
                     10.0,
                     "N",
@@ -136,24 +120,6 @@ class CartPoleEnv(BulletEnv):
                 self._set_gain,
             ),
         ]
-
-    def _set_mass(self, link: int, mass: float) -> None:
-        ratio = float(mass) / self._mass0[link]
-        inertia = [ratio * i for i in self._inertia0[link]]
-        self._p.changeDynamics(self._cartpole, link, mass=float(mass), localInertiaDiagonal=inertia)
-
-    def _set_friction(self, force: float) -> None:
-        # A velocity motor with target 0 and bounded force is Coulomb joint friction.
-        self._p.setJointMotorControl2(
-            self._cartpole,
-            _SLIDER,
-            pybullet.VELOCITY_CONTROL,
-            targetVelocity=0.0,
-            force=float(force),
-        )
-
-    def _set_damping(self, damping: float) -> None:
-        self._p.changeDynamics(self._cartpole, _HINGE, jointDamping=float(damping))
 
     def _set_gain(self, gain: float) -> None:
         self._gain = float(gain)
@@ -177,13 +143,18 @@ class CartPoleEnv(BulletEnv):
         return 1.0, failed, {}
 
     # ------------------------------------------------------------------ rendering
-    def render(self) -> np.ndarray | None:
-        if self.render_mode != "rgb_array":
-            return None
-        x = self._p.getJointState(self._cartpole, _SLIDER)[0]
-        view = self._p.computeViewMatrixFromYawPitchRoll([x, 0, 0.3], 3.0, 0, -10, 0, 2)
-        proj = self._p.computeProjectionMatrixFOV(60, 4 / 3, 0.1, 20)
-        _, _, rgba, _, _ = self._p.getCameraImage(
-            160, 120, view, proj, renderer=pybullet.ER_TINY_RENDERER
+    def _visual_scene(self) -> VisualScene:
+        body = self._cartpole
+        return VisualScene(
+            objects=(
+                VisualObject("rail", body, -1),
+                VisualObject("cart", body, _SLIDER),
+                VisualObject("pole", body, _HINGE),
+                VisualObject("floor", self._floor),
+                VisualObject("wall", self._wall),
+            ),
+            # Sees x in [-2.7, 2.7] m at the track's height with a square image.
+            camera=Camera(target=(0.0, 0.0, 0.35), distance=4.6, yaw=0.0, pitch=-8.0, fov=62.0),
+            light=Light(azimuth=-120.0, elevation=50.0, distance=6.0),  # front-left, above
+            distractors=Distractors(max_count=5, x=(-3.0, 3.0), y=(0.7, 1.3), z=-0.3, size=0.3),
         )
-        return np.asarray(rgba, dtype=np.uint8).reshape(120, 160, 4)[:, :, :3]

@@ -1,0 +1,228 @@
+"""``domrand/Pusher-v0``: push a puck across a table to a goal with a planar x-y pusher.
+
+Description:
+    A round pusher tip (radius 2.5 cm, 0.5 kg on a 0.5 kg carriage) rides an x-y gantry of two
+    prismatic joints and hovers 3 mm above a 1 x 1 m table (top at z = 0), so it touches only the
+    puck: a free 0.2 kg cylinder (radius 4 cm, height 3 cm) that slides on the table with
+    Coulomb friction. A stable joint-space PD (:class:`~domrand.envs.pd.JointPD`) drives the
+    gantry. Each episode draws the tip start near (-0.3, 0), the puck in x in [-0.1, 0.05],
+    y in [-0.15, 0.15] and the goal in x in [0.15, 0.35], y in [-0.25, 0.25] (metres). The
+    assets are ``table.urdf``, ``puck.urdf`` and ``pusher.urdf`` in ``domrand.assets/urdf``.
+Observation:
+    ``Box(15)``: tip position (x, y) and velocity, puck position and velocity, puck angular
+    velocity about z (rad/s), goal position, goal minus puck, puck minus tip; plus ``obs.noise``
+    / ``obs.bias`` when randomized. ``obs_mode="image"``: ``Box(0, 255, (H, W, 3), uint8)``
+    (``image_size``, default 84) from a fixed camera above the table, with a floor and a green
+    goal disc that exist only when rendering; visual knobs ``table.*``/``puck.*``/``pusher.*``/
+    ``goal.*``/``floor.*`` colours and textures, light, camera, ``distractors.count`` and
+    ``image.*`` (see ``domrand.envs.visual``). ``render_mode="rgb_array"`` uses the same camera.
+Action:
+    ``Box(-1, 1, (2,))``: each control step (0.05 s) the PD setpoint is re-anchored at the tip's
+    position plus ``0.04 * action`` metres (clipped to the gantry's nominal range), so an action
+    acts like a bounded force command (at most ``kp * 0.04`` = 12 N before the force bound); a
+    zero action brakes the tip.
+Reward:
+    ``-|goal - puck| - 0.5 * |puck - tip|`` in metres every step. The episode terminates when the
+    puck is within 5 cm of the goal (bonus +10) or falls off the table (no bonus); it is
+    truncated after 100 steps (5 s).
+Knobs:
+    ``puck.mass`` (kg), ``puck.friction`` (lateral), ``puck.rolling_friction``,
+    ``puck.spinning_friction``, ``puck.linear_damping`` and ``puck.angular_damping`` (1/s, via
+    ``changeDynamics``), ``table.friction``; the pusher's ``pusher.mass`` (tip), ``pusher.damping``
+    and ``pusher.friction`` (gantry joints), ``pusher.kp`` / ``pusher.kd`` / ``pusher.max_force``
+    (PD); ``push.force`` / ``push.rate`` (random horizontal pushes on the puck); plus the common
+    ``gravity``, ``sim.timestep``, ``action.delay``, ``action.noise``, ``obs.noise``,
+    ``obs.bias``. A contact's friction is the product of both bodies' coefficients (nominal
+    0.4 * 0.5 = 0.2); rolling friction acts only through the small tilt a push gives the puck.
+    ``domrand knobs domrand/Pusher-v0`` lists them with units and ranges.
+Version history:
+    v0: first release.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+
+from domrand.envs._bullet import pybullet
+from domrand.envs.bullet_env import BulletEnv, KnobBinding
+from domrand.envs.dynamics import Dynamics
+from domrand.envs.pd import JointPD
+from domrand.envs.scene import Camera, Distractors, Light, VisualObject, VisualScene
+from domrand.registry import assets_dir
+
+__all__ = ["PusherEnv"]
+
+_GANTRY = (0, 1)  # prismatic x, then y
+_TIP = 1  # the link carried by joint y
+_PUCK_Z = 0.016  # resting height of the puck's centre (half height + collision margin)
+
+
+class PusherEnv(BulletEnv):
+    """Planar puck pushing. See the module docstring."""
+
+    control_period: ClassVar[float] = 0.05
+    nominal_timestep: ClassVar[float] = 0.005
+    kp: ClassVar[tuple[float, float]] = (300.0, 300.0)
+    kd: ClassVar[tuple[float, float]] = (30.0, 30.0)
+    max_delta: ClassVar[float] = 0.04
+    puck_radius: ClassVar[float] = 0.04
+    tip_radius: ClassVar[float] = 0.025
+    success_radius: ClassVar[float] = 0.05
+    success_bonus: ClassVar[float] = 10.0
+    #: nominal puck damping (pybullet cannot report it; its own default is 0.04)
+    puck_damping: ClassVar[float] = 0.5
+
+    def __init__(
+        self,
+        render_mode: str | None = None,
+        obs_mode: str = "state",
+        image_size: int | Sequence[int] = 84,
+    ) -> None:
+        super().__init__(render_mode=render_mode, obs_mode=obs_mode, image_size=image_size)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (15,), dtype=np.float32)
+
+    # ------------------------------------------------------------------ scene
+    def _load(self) -> None:
+        p, cid = self._p, self._client_id
+        urdf = assets_dir() / "urdf"
+        flags = pybullet.URDF_USE_INERTIA_FROM_FILE
+        self._table = p.loadURDF(str(urdf / "table.urdf"), useFixedBase=True)
+        self._puck = p.loadURDF(str(urdf / "puck.urdf"), [0.0, 0.0, _PUCK_Z], flags=flags)
+        self._pusher = p.loadURDF(str(urdf / "pusher.urdf"), useFixedBase=True, flags=flags)
+        p.setJointMotorControlArray(
+            self._pusher, _GANTRY, pybullet.VELOCITY_CONTROL, forces=[0.0, 0.0]
+        )
+        # The tip hovers 3 mm above the table: skip that pair in collision detection (it can never
+        # touch, and its narrow phase would cost as much as the puck's own contacts).
+        for link in (-1, *_GANTRY):
+            p.setCollisionFilterPair(self._pusher, self._table, link, -1, 0)
+        if hasattr(self, "pd"):  # a reload: fix the controller's model before knobs apply
+            self.pd.reload()
+        info = [p.getJointInfo(self._pusher, j) for j in _GANTRY]
+        self._lower = [i[8] for i in info]
+        self._upper = [i[9] for i in info]
+        self._joint_states = functools.partial(pybullet.getJointStates, physicsClientId=cid)
+        self._base_pose = functools.partial(
+            pybullet.getBasePositionAndOrientation, physicsClientId=cid
+        )
+        self._base_velocity = functools.partial(pybullet.getBaseVelocity, physicsClientId=cid)
+        if self.renders_images:  # visual-only bodies (no collision shape, no mass): no physics
+            from domrand.envs.visual import textured_box
+
+            floor = textured_box(cid, [3.0, 3.0, 0.01], [0.45, 0.45, 0.45, 1.0])
+            self._floor = p.createMultiBody(0.0, -1, floor, [0.0, 0.0, -0.75])
+            goal = p.createVisualShape(
+                p.GEOM_CYLINDER, radius=0.05, length=0.002, rgbaColor=[0.1, 0.8, 0.2, 1.0]
+            )
+            self._goal_marker = p.createMultiBody(0.0, -1, goal, [0.25, 0.0, 0.001])
+
+    def _task_bindings(self) -> list[KnobBinding]:
+        puck, table, pusher = self._puck, self._table, self._pusher
+        self.pd = JointPD(self._client_id, pusher, _GANTRY, self.kp, self.kd)
+        dyn = Dynamics(self)
+        damping = self.puck_damping
+        return [
+            dyn.mass(puck, -1, "puck.mass", high=10.0, doc="mass of the puck"),
+            dyn.lateral_friction(puck, -1, "puck.friction", doc="friction coefficient of the puck"),
+            dyn.rolling_friction(
+                puck, -1, "puck.rolling_friction", doc="rolling friction of the puck"
+            ),
+            dyn.spinning_friction(
+                puck, -1, "puck.spinning_friction", doc="spinning friction of the puck"
+            ),
+            dyn.linear_damping(
+                puck, "puck.linear_damping", nominal=damping, doc="velocity damping of the puck"
+            ),
+            dyn.angular_damping(
+                puck, "puck.angular_damping", nominal=damping, doc="spin damping of the puck"
+            ),
+            dyn.lateral_friction(
+                table, -1, "table.friction", doc="friction coefficient of the table"
+            ),
+            dyn.mass(pusher, _TIP, "pusher.mass", high=50.0, doc="mass of the pusher tip"),
+            dyn.joint_damping(
+                pusher, _GANTRY, "pusher.damping", unit="N s/m", doc="viscous damping of the gantry"
+            ),
+            dyn.joint_friction(
+                pusher, _GANTRY, "pusher.friction", unit="N", doc="Coulomb friction of the gantry"
+            ),
+            *dyn.pd_gains(self.pd, "pusher", units=("N/m", "N s/m", "N")),
+            *dyn.external_push(puck, -1, "push", planar=True, high=100.0),
+        ]
+
+    # ------------------------------------------------------------------ episode
+    def _reset_task(self) -> None:
+        rng = self.np_random
+        start = (-0.3 + rng.uniform(-0.05, 0.05), rng.uniform(-0.1, 0.1))
+        for j, x in zip(_GANTRY, start):
+            self._p.resetJointState(self._pusher, j, float(x), 0.0)
+        self.pd.targets = [float(x) for x in start]
+        puck = (rng.uniform(-0.1, 0.05), rng.uniform(-0.15, 0.15), _PUCK_Z)
+        # A contact manifold (points and warm-start impulses) survives a teleport: a puck put back
+        # where it rested would start the episode with last episode's contact state. Lift it
+        # clear, let collision detection drop its pairs, then place it: every episode starts
+        # from the same physics state, whatever came before.
+        self._p.resetBasePositionAndOrientation(self._puck, (0.0, 0.0, 10.0), (0.0, 0.0, 0.0, 1.0))
+        self._p.performCollisionDetection()
+        self._p.resetBasePositionAndOrientation(self._puck, puck, (0.0, 0.0, 0.0, 1.0))
+        self._p.resetBaseVelocity(self._puck, (0.0, 0.0, 0.0), (0.0, 0.0, 0.0))
+        self._goal = (float(rng.uniform(0.15, 0.35)), float(rng.uniform(-0.25, 0.25)))
+        self._substep = 0
+        if self.renders_images:
+            self._p.resetBasePositionAndOrientation(
+                self._goal_marker, (*self._goal, 0.001), (0.0, 0.0, 0.0, 1.0)
+            )
+
+    def _apply_action(self, action: list[float]) -> None:
+        pd = self.pd
+        if self._substep == 0:  # first substep of a control step: re-anchor the setpoint
+            d = self.max_delta
+            states = self._joint_states(self._pusher, _GANTRY)
+            targets = [
+                min(max(s[0] + d * a, lo), hi)
+                for s, a, lo, hi in zip(states, action, self._lower, self._upper)
+            ]
+            pd.set_targets(targets, self.control_period / self._substeps)
+        self._substep = (self._substep + 1) % self._substeps
+        pd.apply()
+
+    def _state(self) -> tuple[float, ...]:
+        (x, vx, _, _), (y, vy, _, _) = self._joint_states(self._pusher, _GANTRY)
+        (px, py, pz), _ = self._base_pose(self._puck)
+        (pvx, pvy, _), (_, _, wz) = self._base_velocity(self._puck)
+        self._puck_z = pz
+        gx, gy = self._goal
+        return (x, y, vx, vy, px, py, pvx, pvy, wz, gx, gy, gx - px, gy - py, px - x, py - y)
+
+    def _task_outcome(self, state: Sequence[float]) -> tuple[float, bool, dict[str, Any]]:
+        dist = math.hypot(state[11], state[12])
+        reach = math.hypot(state[13], state[14])
+        success = dist < self.success_radius
+        fell = self._puck_z < -0.05
+        reward = -dist - 0.5 * reach + (self.success_bonus if success else 0.0)
+        info = {"distance": dist, "is_success": success, "puck_fell": fell}
+        return reward, success or fell, info
+
+    # ------------------------------------------------------------------ rendering
+    def _visual_scene(self) -> VisualScene:
+        links = tuple(sorted({shape[1] for shape in self._p.getVisualShapeData(self._pusher)}))
+        return VisualScene(
+            objects=(
+                VisualObject("table", self._table),
+                VisualObject("puck", self._puck),
+                VisualObject("pusher", self._pusher, links),
+                VisualObject("goal", self._goal_marker),
+                VisualObject("floor", self._floor),
+            ),
+            camera=Camera(target=(0.0, 0.0, 0.0), distance=1.3, yaw=0.0, pitch=-60.0, fov=60.0),
+            light=Light(azimuth=-120.0, elevation=60.0, distance=3.0),
+            # along the far edge of the table, clear of the puck's and the goal's ranges
+            distractors=Distractors(5, (-0.45, 0.45), (0.32, 0.45), 0.0, size=0.05),
+        )

@@ -1,0 +1,214 @@
+"""Checkpoints: atomic save, validated load, and loading a trained policy with its context.
+
+A checkpoint is a ``torch.save`` of plain containers, numbers, strings and tensors only, so it
+loads with ``torch.load(weights_only=True)`` (no pickled code runs on load). Its keys:
+
+* ``format`` / ``format_version``: ``"domrand-checkpoint"`` / 1;
+* ``run_info``: :class:`RunInfo` as a dict (env, net config, spec, control period, spaces, ...);
+* ``model``: the actor-critic's ``state_dict`` (observation normalization included);
+* ``optimizer``, ``rng`` (``{"torch": ByteTensor}``), ``guide``, ``trainer`` (counters), ``config``
+  (the resolved ``TrainConfig``): what ``--resume`` needs to continue the run.
+
+Run directory layout: ``RUN_DIR/checkpoints/step_<N>.pt`` (the last few kept).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from domrand.errors import CheckpointError, ConfigError
+from domrand.policies.networks import ActorCritic, NetConfig, build_policy
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "RunInfo",
+    "checkpoint_path",
+    "latest_checkpoint",
+    "list_checkpoints",
+    "load_checkpoint",
+    "load_policy",
+    "save_checkpoint",
+]
+
+FORMAT = "domrand-checkpoint"
+FORMAT_VERSION = 1
+_NAME = re.compile(r"^step_(\d+)\.pt$")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What a trained policy needs around it: env, architecture, spec, timing, spaces."""
+
+    env_id: str
+    net_config: NetConfig
+    spec: dict[str, Any] | None  #: the training spec's ``to_dict()`` (None: nominal dynamics)
+    control_period: float  #: seconds per control step of the env
+    obs_low: list[float]
+    obs_high: list[float]
+    act_low: list[float]
+    act_high: list[float]
+    env_steps: int
+    seed: int
+    domrand_version: str
+    iteration: int = 0
+    config: dict[str, Any] = field(default_factory=dict)  #: the resolved ``TrainConfig``
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["net_config"] = self.net_config.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Any, source: str = "<checkpoint>") -> RunInfo:
+        if not isinstance(d, dict):
+            raise CheckpointError(f"{source}: run_info is missing or not a mapping")
+        try:
+            d = dict(d)
+            d["net_config"] = NetConfig.from_dict(d["net_config"])
+            return cls(**d)
+        except (KeyError, TypeError, ConfigError) as e:
+            raise CheckpointError(f"{source}: run_info is incomplete or malformed ({e})") from None
+
+
+# ---------------------------------------------------------------------- files
+def checkpoint_path(run_dir: str | os.PathLike[str], env_steps: int) -> Path:
+    return Path(run_dir) / "checkpoints" / f"step_{env_steps}.pt"
+
+
+def list_checkpoints(run_dir: str | os.PathLike[str]) -> list[Path]:
+    """The run's checkpoints, oldest first (temporary files of an interrupted save excluded)."""
+    folder = Path(run_dir) / "checkpoints"
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _NAME.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def latest_checkpoint(run_dir: str | os.PathLike[str]) -> Path | None:
+    """The newest checkpoint of ``run_dir`` (highest step), or ``None``."""
+    found = list_checkpoints(run_dir)
+    return found[-1] if found else None
+
+
+def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> Path:
+    """Write ``payload`` atomically: a temporary file in the same folder, fsync, then rename.
+
+    A reader (or a resume after ``kill -9``) sees either the previous file or the complete new
+    one, never a partial write.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    # Make the rename itself durable.
+    with contextlib.suppress(OSError):
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    return path
+
+
+def remove_stale_temporaries(run_dir: str | os.PathLike[str]) -> None:
+    """Delete temporary files a killed save left behind."""
+    folder = Path(run_dir) / "checkpoints"
+    if folder.is_dir():
+        for p in folder.glob(".step_*.tmp"):
+            with contextlib.suppress(OSError):
+                p.unlink()
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Load and validate a checkpoint file.
+
+    Raises:
+        CheckpointError: (one line) the file is missing, unreadable, corrupt or truncated, not a
+            domrand checkpoint, or of a newer format version.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for a damaged file; all mean the same
+        if "Unsupported global" in str(e):
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} holds pickled objects a weights-only load refuses "
+                "(not written by domrand, or tampered with)"
+            ) from None
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is corrupt or truncated ({type(e).__name__})"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{str(path)!r} is not a domrand checkpoint")
+    version = payload.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} has format version {version!r}; this domrand reads "
+            f"versions up to {FORMAT_VERSION} (upgrade domrand)"
+        )
+    for key in ("run_info", "model"):
+        if key not in payload:
+            raise CheckpointError(f"checkpoint {str(path)!r} has no {key!r} entry")
+    return payload
+
+
+def resolve_checkpoint(run_dir_or_checkpoint: str | os.PathLike[str]) -> Path:
+    """A checkpoint file itself, or the latest checkpoint of a run directory."""
+    p = Path(run_dir_or_checkpoint)
+    if p.is_dir():
+        latest = latest_checkpoint(p)
+        if latest is None and p.name == "checkpoints":
+            latest = latest_checkpoint(p.parent)
+        if latest is None:
+            raise CheckpointError(f"no checkpoint in {str(p)!r} (expected checkpoints/step_N.pt)")
+        return latest
+    if not p.exists():
+        raise CheckpointError(f"{str(p)!r} is neither a run directory nor a checkpoint file")
+    return p
+
+
+def policy_from_payload(payload: dict[str, Any], source: str) -> tuple[ActorCritic, RunInfo]:
+    """Build the policy a loaded checkpoint describes and load its weights."""
+    info = RunInfo.from_dict(payload["run_info"], source)
+    policy = build_policy(info.net_config)
+    try:
+        policy.load_state_dict(payload["model"])
+    except (RuntimeError, TypeError, AttributeError) as e:
+        first = (str(e).strip().splitlines() or [""])[0][:160]
+        raise CheckpointError(
+            f"checkpoint {source!r}: weights do not match its network config ({first})"
+        ) from None
+    return policy.eval(), info
+
+
+def load_policy(run_dir_or_checkpoint: str | os.PathLike[str]) -> tuple[ActorCritic, RunInfo]:
+    """Load a trained policy (in eval mode) and its :class:`RunInfo`.
+
+    Args:
+        run_dir_or_checkpoint: a run directory (its latest checkpoint is used) or a ``.pt`` file.
+
+    Raises:
+        CheckpointError: no checkpoint there, or it is corrupt, foreign or mismatched.
+    """
+    path = resolve_checkpoint(run_dir_or_checkpoint)
+    return policy_from_payload(load_checkpoint(path), str(path))
