@@ -18,6 +18,7 @@ from domrand.knobs import KnobSet
 
 __all__ = [
     "EnvInfo",
+    "all_knobs_for",
     "assets_dir",
     "check_seed",
     "default_spec_path",
@@ -100,16 +101,39 @@ def _info(env_id: str) -> EnvInfo:
     return ENVS[env_id]
 
 
+def knobs_for(env_id: str, **env_kwargs: Any) -> KnobSet:
+    """The knob set an env built with ``env_kwargs`` exposes (built once per kwargs, cached).
+
+    Visual knobs exist only when the env renders (``obs_mode="image"`` or
+    ``render_mode="rgb_array"``); :func:`all_knobs_for` gives every knob the env can expose.
+    """
+    return _knobs_cached(env_id, tuple(sorted(env_kwargs.items())))
+
+
 @functools.cache
-def knobs_for(env_id: str) -> KnobSet:
-    """The knob set an env exposes (builds the env once, then caches)."""
+def _knobs_cached(env_id: str, kwargs: tuple[tuple[str, Any], ...]) -> KnobSet:
     _info(env_id)
     register_all()
-    env = gym.make(env_id, disable_env_checker=True)
+    env = gym.make(env_id, disable_env_checker=True, **dict(kwargs))
     try:
         return env.unwrapped.knobs  # type: ignore[attr-defined, no-any-return]
     finally:
         env.close()
+
+
+def all_knobs_for(env_id: str) -> KnobSet:
+    """Every knob ``env_id`` can expose: its state-mode knobs plus those it has when rendering.
+
+    Spec files are validated against this set; binding to a particular env instance then checks
+    that the env really has each knob (e.g. a visual knob needs a rendering env).
+    """
+    base = knobs_for(env_id)
+    try:
+        rendering = knobs_for(env_id, render_mode="rgb_array")
+    except (TypeError, ValueError):  # an env that cannot render has no visual knobs
+        return base
+    extra = [rendering[n] for n in rendering if n not in base]
+    return KnobSet.of([*base.values(), *extra]) if extra else base
 
 
 def assets_dir() -> Path:
@@ -223,7 +247,7 @@ def make_vec(
     if spec is not None and not hasattr(spec, "sample"):
         from domrand.spec import load_spec
 
-        spec = load_spec(spec, env=knobs_for(env_id))
+        spec = load_spec(spec, env=knobs_for(env_id, **env_kwargs))
     seeds: list[int | None]
     if seed is None:
         seeds = [None] * num_envs

@@ -477,9 +477,9 @@ def _resolve_knobs(env: Any) -> tuple[KnobSet | None, str | None]:
     if isinstance(env, KnobSet):
         return env, None
     if isinstance(env, str):
-        from domrand.registry import knobs_for
+        from domrand.registry import all_knobs_for
 
-        return knobs_for(env), env
+        return all_knobs_for(env), env
     unwrapped = getattr(env, "unwrapped", env)
     knobs = getattr(unwrapped, "knobs", None)
     if not isinstance(knobs, KnobSet):
@@ -508,7 +508,7 @@ def load_spec(source: SpecSource, env: Any = None) -> RandomizationSpec:
         spec = RandomizationSpec.from_dict(read_mapping(file), file)
     knobs, env_id = _resolve_knobs(env)
     if knobs is None and spec.env is not None:
-        from domrand.registry import is_registered, knobs_for
+        from domrand.registry import all_knobs_for, is_registered
 
         if not is_registered(spec.env):
             from domrand.registry import env_ids
@@ -520,7 +520,7 @@ def load_spec(source: SpecSource, env: Any = None) -> RandomizationSpec:
                 value=spec.env,
                 allowed=", ".join(env_ids()),
             )
-        knobs, env_id = knobs_for(spec.env), spec.env
+        knobs, env_id = all_knobs_for(spec.env), spec.env
     if knobs is not None:
         return spec.bind(knobs, env_id)
     return spec

@@ -16,7 +16,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from domrand.errors import DomrandError
+from domrand.errors import DomrandError, UnknownKnobError
 from domrand.knobs import KnobSet
 from domrand.spec import Domain, RandomizationSpec, load_domain, load_spec
 
@@ -84,6 +84,22 @@ class DomainRandomization(
         self._episode_pins: set[str] = set()
         self._t = 0
 
+    def _rendering_hint(self, error: UnknownKnobError) -> UnknownKnobError:
+        """Say so when an unknown knob is a visual knob this env only has when it renders."""
+        from domrand.registry import all_knobs_for, is_registered
+
+        if self._env_id is None or not is_registered(self._env_id):
+            return error
+        if error.value in all_knobs_for(self._env_id) and error.value not in self.knobs:
+            return UnknownKnobError(
+                "knob exists only when the env renders",
+                file=error.file,
+                path=error.path,
+                value=error.value,
+                allowed="make the env with obs_mode='image' or render_mode='rgb_array'",
+            )
+        return error
+
     def _checked(self, values: Mapping[str, Any]) -> Domain:
         """Validate knob values against the env (unknown names get a did-you-mean)."""
         return {name: self.knobs[name].coerce(value) for name, value in values.items()}
@@ -94,7 +110,10 @@ class DomainRandomization(
         """Replace the randomization distribution; takes effect at the next reset."""
         self.randomization = None
         if spec is not None:
-            self.randomization = load_spec(spec, env=self.knobs).bind(self.knobs, self._env_id)
+            try:
+                self.randomization = load_spec(spec, env=self.knobs).bind(self.knobs, self._env_id)
+            except UnknownKnobError as e:
+                raise self._rendering_hint(e) from None
         # The entries re-drawn within an episode, as a spec of their own, so the per-step path
         # only visits them. Knobs pinned by ``domain`` never move.
         self._step_spec = None

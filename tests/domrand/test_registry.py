@@ -174,3 +174,19 @@ def test_make_vec_validates_the_spec_before_starting_workers() -> None:
     bad = {"env": ENV_ID, "parameters": {"pole.mass": {"dist": "uniform", "low": 2, "high": 1}}}
     with pytest.raises(SpecError, match="low > high"):
         domrand.make_vec(ENV_ID, 2, spec=bad, vectorization="async")
+
+
+def test_visual_spec_files_validate_and_need_a_rendering_env() -> None:
+    from domrand.errors import UnknownKnobError
+    from domrand.registry import all_knobs_for, assets_dir, knobs_for
+
+    path = assets_dir() / "specs" / "cartpole_visual.yaml"
+    spec = domrand.load_spec(path)  # env: line -> validated against every knob the env can have
+    assert "floor.texture" in spec.knob_names()
+    assert "floor.texture" in all_knobs_for(ENV_ID) and "floor.texture" not in knobs_for(ENV_ID)
+    with pytest.raises(UnknownKnobError, match="only when the env renders"):
+        domrand.make(ENV_ID, spec=path)
+    env = domrand.make(ENV_ID, spec=path, obs_mode="image", image_size=32, seed=0)
+    obs, info = env.reset()
+    assert obs.shape == (32, 32, 3) and "floor.texture" in info["domain"]
+    env.close()
