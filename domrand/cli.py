@@ -437,6 +437,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", default="0", metavar="S", help="evaluation seed (default 0)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_eval)
+
+    from domrand.guided.cli import add_guide_parser
+
+    add_guide_parser(sub)
     return parser
 
 
