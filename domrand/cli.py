@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from domrand.errors import DomrandError
+from domrand.errors import DomrandError, _one_line
 
 __all__ = ["main"]
 
@@ -89,17 +90,19 @@ def cmd_spec_validate(args: argparse.Namespace) -> int:
     spec = load_spec(args.file, env=args.env)
     kind = "domain file" if spec.is_domain else "spec"
     bound = f" for {spec.env or args.env}" if (spec.env or args.env) else " (not bound to an env)"
-    table = Table(title=f"{args.file}: valid {kind}{bound}")
+    # Names from the file are text, not rich markup ("[/x]" as a knob name would raise).
+    table = Table(title=escape(f"{args.file}: valid {kind}{bound}"))
     for col in ("knob", "distribution", "mode", "every", "value range"):
         table.add_column(col)
     for p in spec.parameters:
         lo, hi = _value_range(spec, p.knob)
-        table.add_row(p.knob, _describe(p), p.mode.value, str(p.every.to_yaml()), f"[{lo}, {hi}]")
+        table.add_row(escape(p.knob), escape(_describe(p)), p.mode.value,
+                      str(p.every.to_yaml()), f"[{lo}, {hi}]")  # fmt: skip
     for g in spec.groups:
         for k in g.knobs:
             lo, hi = _value_range(spec, k)
-            table.add_row(k, "mvnormal (correlated)", g.mode.value, str(g.every.to_yaml()),
-                          f"[{lo}, {hi}]")  # fmt: skip
+            table.add_row(escape(k), "mvnormal (correlated)", g.mode.value,
+                          str(g.every.to_yaml()), f"[{lo}, {hi}]")  # fmt: skip
     _console().print(table)
     n_tunable = len(spec.params())
     print(f"{len(spec.knob_names())} knobs, {n_tunable} tunable distribution parameters")
@@ -129,12 +132,12 @@ def cmd_spec_sample(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(domains, indent=2))
         return 0
-    table = Table(title=f"{args.n} domains from {args.file} (seed {args.seed})")
+    table = Table(title=escape(f"{args.n} domains from {args.file} (seed {args.seed})"))
     table.add_column("knob")
     for i in range(args.n):
         table.add_column(f"#{i}", justify="right")
     for knob in spec.knob_names():
-        table.add_row(knob, *(_fmt(d[knob]) for d in domains))
+        table.add_row(escape(knob), *(_fmt(d[knob]) for d in domains))
     _console().print(table)
     return 0
 
@@ -228,6 +231,14 @@ def _parse_count(text: str, what: str) -> int:
     return int(value)
 
 
+def _parse_seed(text: str) -> int:
+    """A ``--seed`` for torch / onnxruntime, which take signed 64-bit seeds."""
+    seed = _parse_count(text, "--seed")
+    if not 0 <= seed < 2**63:
+        raise DomrandError(f"--seed must be an integer in [0, 2**63 - 1], got {text!r}")
+    return seed
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -248,11 +259,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.steps is not None:
         changes["total_steps"] = _parse_count(args.steps, "--steps")
     if args.seed is not None:
-        changes["seed"] = _parse_count(args.seed, "--seed")
+        changes["seed"] = _parse_seed(args.seed)
     cfg = cfg.replace(**changes)
     knobs = knobs_for(cfg.env)  # unknown env -> one-line error before anything is written
-    if args.spec is not None:
-        spec = None if args.spec.lower() == "none" else load_spec(args.spec, env=knobs)
+    if args.spec is not None and args.spec.lower() == "none":
+        spec = None
+    elif args.spec is not None:
+        # bind() with the env id too: a spec whose env: names another env fails here, before
+        # anything is written to the run directory.
+        spec = load_spec(args.spec, env=knobs).bind(knobs, cfg.env)
     elif args.resume and (out / "spec.yaml").exists():
         text = (out / "spec.yaml").read_text(encoding="utf-8")
         spec = None if text.lstrip().startswith("#") else load_spec(out / "spec.yaml", env=knobs)
@@ -276,7 +291,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     episodes = _parse_count(args.episodes, "--episodes")
     if episodes < 1:
         raise DomrandError(f"--episodes must be at least 1, got {episodes}")
-    seed = _parse_count(args.seed, "--seed")
+    seed = _parse_seed(args.seed)
     policy, info = load_policy(args.run_dir)
     if args.domain is not None:
         conditions = [Condition(f"domain: {args.domain}", domain=args.domain)]
@@ -294,12 +309,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         f"{cfg.kind.upper()}-{cfg.hidden} on {info.env_id} after {info.env_steps} env steps, "
         f"{episodes} episodes each (deterministic)"
     )
-    table = Table(title=title)
+    table = Table(title=escape(title))
     for col in ("condition", "mean return", "std", "success rate", "episodes", "faults"):
         table.add_column(col, justify="left" if col == "condition" else "right")
     for r in results:
         table.add_row(
-            r.label, f"{r.mean:.1f}", f"{r.std:.1f}", f"{r.success_rate:.0%}",
+            escape(r.label), f"{r.mean:.1f}", f"{r.std:.1f}", f"{r.success_rate:.0%}",
             str(len(r.returns)), str(r.faults),
         )  # fmt: skip
     _console().print(table)
@@ -451,7 +466,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except DomrandError as e:
-        print(f"domrand: error: {e}", file=sys.stderr)
+        print(f"domrand: error: {_one_line(str(e))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("domrand: interrupted", file=sys.stderr)

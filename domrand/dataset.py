@@ -185,7 +185,10 @@ def _open_output(out: Path, manifest: dict[str, Any]) -> None:
         return
     if out.exists() and any(out.iterdir()):
         raise DomrandError(f"{out} is not empty and has no {MANIFEST}; use an empty directory")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a parent is a file, no permission...
+        raise DomrandError(f"cannot create output directory {out}: {e.strerror}") from None
     text = json.dumps(manifest, indent=2, allow_nan=False) + "\n"
     _atomic_write_bytes(path, text.encode("utf-8"))
 

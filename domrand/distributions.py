@@ -300,6 +300,8 @@ class TruncNormal(Distribution):
         if self.std == 0 or self.low == self.high:
             return min(max(self.mean, self.low), self.high)
         a, b = self._ab()
+        if a == b:  # both ends overflowed to the same infinity: all mass at the nearer end
+            return self.high if b < 0 else self.low
         # Work in the lower tail, where the CDF keeps its precision: reflect when a > 0.
         sign = 1.0
         if a > 0:
@@ -354,6 +356,7 @@ class Choice(Distribution):
     def __post_init__(self) -> None:
         if self.weights is not None:
             w = np.asarray(self.weights, dtype=float)
+            w = w / w.max()  # first, so weights near 1e308 cannot overflow the sum
             p = w / w.sum()
             cdf = np.cumsum(p).tolist()
             cdf[-1] = 1.0  # exact, so a draw in [0, 1) always lands on a value

@@ -35,8 +35,18 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
 
 
 def _short(value: Any, limit: int = 80) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except RecursionError:  # a structure nested deeper than repr can go
+        text = f"<{type(value).__name__} nested too deeply>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _one_line(text: str) -> str:
+    """Escape line breaks and other unprintable characters, e.g. in a key read from a file."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class DomrandError(Exception):
@@ -92,7 +102,7 @@ class SpecError(DomrandError, ValueError):
             msg += f" (got {_short(self.value)})"
         if self.allowed:
             msg += f"; allowed: {self.allowed}"
-        return msg
+        return _one_line(msg)  # the CLI prints it as one line
 
     def located(self, file: str) -> SpecError:
         """Return the same error attributed to ``file`` (used when re-raising with the path)."""

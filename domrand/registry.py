@@ -29,6 +29,7 @@ __all__ = [
     "make_vec",
     "realities",
     "reality_path",
+    "register_variant",
 ]
 
 
@@ -83,6 +84,28 @@ def register_all() -> None:
     for e in ENVS.values():
         if e.id not in gym.registry:
             gym.register(id=e.id, entry_point=e.entry_point, max_episode_steps=e.max_episode_steps)
+
+
+def register_variant(
+    env_id: str, base_id: str, entry_point: str, kwargs: Mapping[str, Any], summary: str
+) -> None:
+    """Register a derived env (e.g. a wrapped ``base_id``) under ``env_id``; idempotent.
+
+    The variant shares the base env's episode limit, shipped spec and realities; ``kwargs`` go to
+    ``entry_point`` (with any ``make`` keyword arguments). It exists in this process only.
+    """
+    base = _info(base_id)
+    if env_id not in ENVS:
+        ENVS[env_id] = EnvInfo(
+            env_id, entry_point, base.max_episode_steps, base.asset_name, summary
+        )
+    if env_id not in gym.registry:
+        gym.register(
+            id=env_id,
+            entry_point=entry_point,
+            max_episode_steps=base.max_episode_steps,
+            kwargs=dict(kwargs),
+        )
 
 
 def env_ids() -> tuple[str, ...]:

@@ -23,8 +23,43 @@ MAX_SPEC_BYTES = 4 * 1024 * 1024
 _MAX_EXPANDED_NODES = 100_000
 
 
+def _clip(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate keys and alias bombs."""
+    """SafeLoader that rejects duplicate keys, alias bombs and documents of too many nodes."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._composed = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        # Counted while parsing, so a 4 MB list of numbers stops after the limit, not minutes
+        # of pure-Python parsing later.
+        self._composed += 1
+        if self._composed > _MAX_EXPANDED_NODES:
+            raise SpecSyntaxError(
+                "document has too many values",
+                show_value=False,
+                allowed=f"at most {_MAX_EXPANDED_NODES} nodes",
+            )
+        return super().compose_node(parent, index)  # type: ignore[no-untyped-call]
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        # SafeLoader's constructors let plain Python errors escape for values they cannot build
+        # (``2024-13-45`` as a date, ``!!float abc``, an int of 5000 digits...): name the node.
+        try:
+            return super().construct_object(node, deep=deep)  # type: ignore[no-untyped-call]
+        except (yaml.YAMLError, SpecSyntaxError, RecursionError, MemoryError):
+            raise
+        except Exception as e:  # ValueError, IndexError ('!!float '), AttributeError...
+            tag = str(node.tag).rsplit(":", 1)[-1]
+            text = f" {_clip(repr(node.value))}" if isinstance(node, yaml.ScalarNode) else ""
+            why = _clip(str(e)) if isinstance(e, (ValueError, ArithmeticError)) else "malformed"
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read{text} as {tag} ({why})", node.start_mark
+            ) from None
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
@@ -36,8 +71,8 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
             hash(key)
         except TypeError:
             raise SpecSyntaxError(
-                "mapping key is not a scalar",
-                value=key_node.start_mark.line + 1,
+                f"mapping key at line {key_node.start_mark.line + 1} is not a scalar",
+                show_value=False,
                 allowed="plain keys such as 'pole.mass'",
             ) from None
         if key in out:
@@ -72,8 +107,9 @@ def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
 
 
 def _parse_yaml(text: str, file: str) -> Any:
-    loader = _StrictLoader(text)
+    loader = None
     try:
+        loader = _StrictLoader(text)  # its reader raises on control characters
         node = loader.get_single_node()
         if node is None:  # only comments or document markers
             raise SpecFileError(
@@ -96,13 +132,17 @@ def _parse_yaml(text: str, file: str) -> Any:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        context = getattr(e, "context", None)
+        if context and problem.startswith("but "):  # "expected a single document..., but..."
+            problem = f"{context}, {problem}"
         raise SpecSyntaxError(
             f"not valid YAML{where}: {problem}", file=file, show_value=False
         ) from None
     except RecursionError:
         raise SpecSyntaxError("document nests too deeply", file=file, show_value=False) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -124,6 +164,10 @@ def _parse_json(text: str, file: str) -> Any:
             f"not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}",
             file=file,
             show_value=False,
+        ) from None
+    except ValueError as e:  # e.g. an integer literal of more than 4300 digits
+        raise SpecSyntaxError(
+            f"not valid JSON: {_clip(str(e))}", file=file, show_value=False
         ) from None
     except RecursionError:
         raise SpecSyntaxError("document nests too deeply", file=file, show_value=False) from None

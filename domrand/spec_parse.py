@@ -40,6 +40,8 @@ DIST_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "choice": (("values",), ("weights",)),
 }
 GROUP_KEYS = ("knobs", "dist", "mean", "cov", "clip", "mode", "every")
+#: Integers up to this magnitude stay ints in a choice (exact as floats); larger ones become floats.
+_MAX_EXACT_INT = 2**53
 
 
 class Mode(str, Enum):
@@ -124,6 +126,23 @@ class Group:
         return d
 
 
+def _yaml_number_hint(v: Any) -> str:
+    """YAML 1.1 reads ``1e-3`` (no dot) as text: say how to write the number instead."""
+    if not isinstance(v, str):
+        return ""
+    try:
+        x = float(v)
+    except ValueError:
+        return ""
+    if not math.isfinite(x):
+        return ""
+    mantissa, e, exponent = repr(x).partition("e")
+    if e:  # YAML 1.1 floats need a dot in the mantissa and a sign in the exponent
+        mantissa += "" if "." in mantissa else ".0"
+        exponent = exponent if exponent[0] in "+-" else "+" + exponent
+    return f" (YAML reads {v} as text: write {mantissa}{e}{exponent})"
+
+
 class _Ctx:
     """Carries the file name so every error names it."""
 
@@ -137,9 +156,12 @@ class _Ctx:
                 file=self.file,
                 path=path,
                 value=v,
-                allowed="a finite int or float",
+                allowed="a finite int or float" + _yaml_number_hint(v),
             )
-        f = float(v)
+        try:
+            f = float(v)
+        except OverflowError:  # an int beyond the float range (YAML and JSON allow them)
+            f = math.inf
         if not math.isfinite(f):
             raise SpecValueError(
                 "number is not finite",
@@ -242,6 +264,14 @@ def _parse_dist(ctx: _Ctx, name: Any, d: Mapping[str, Any], path: str) -> Distri
                 value=(num["low"], num["high"]),
                 allowed="low <= high",
             )
+        if not math.isfinite(num["high"] - num["low"]):
+            raise SpecValueError(
+                "range too wide: high - low overflows",
+                file=ctx.file,
+                path=f"{path}.high",
+                value=(num["low"], num["high"]),
+                allowed="high - low below 1.8e308",
+            )
         if name == "loguniform":
             if num["low"] <= 0:
                 raise SpecValueError(
@@ -263,6 +293,15 @@ def _parse_dist(ctx: _Ctx, name: Any, d: Mapping[str, Any], path: str) -> Distri
         )
     if name == "normal":
         clip = ctx.pair(d["clip"], f"{path}.clip") if "clip" in d else None
+        # Without a clip, mean + std * z must not overflow for any draw z (|z| < 64).
+        if clip is None and not math.isfinite(abs(num["mean"]) + 64 * num["std"]):
+            raise SpecValueError(
+                "std too large: samples would overflow",
+                file=ctx.file,
+                path=f"{path}.std",
+                value=d["std"],
+                allowed="|mean| + 64 std below 1.8e308, or a clip",
+            )
         return Normal(num["mean"], num["std"], clip)
     if name == "truncnormal":
         if num["low"] > num["high"]:
@@ -295,7 +334,7 @@ def _parse_dist(ctx: _Ctx, name: Any, d: Mapping[str, Any], path: str) -> Distri
     # Whole numbers stay ints so integer knobs (latency in steps) read naturally when saved.
     vals = tuple(
         v
-        if isinstance(v, int) and not isinstance(v, bool)
+        if isinstance(v, int) and not isinstance(v, bool) and abs(v) <= _MAX_EXACT_INT
         else ctx.number(v, f"{path}.values[{i}]")
         for i, v in enumerate(values)
     )
@@ -414,7 +453,9 @@ def _parse_group(ctx: _Ctx, i: int, g: Any) -> Group:
         for r, row in enumerate(cov)
     )
     arr = np.asarray(c)
-    if not np.allclose(arr, arr.T, rtol=1e-9, atol=1e-12):
+    with np.errstate(over="ignore", invalid="ignore"):  # entries near 1e308 overflow here
+        symmetric = np.allclose(arr, arr.T, rtol=1e-9, atol=1e-12)
+    if not symmetric:
         raise SpecValueError(
             "cov is not symmetric",
             file=ctx.file,
@@ -422,7 +463,20 @@ def _parse_group(ctx: _Ctx, i: int, g: Any) -> Group:
             value=cov,
             allowed="a symmetric positive semi-definite matrix",
         )
-    if np.linalg.eigvalsh(arr).min() < -1e-10 * max(1.0, float(np.abs(arr).max())):
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            eig = np.linalg.eigvalsh(arr)
+    except np.linalg.LinAlgError:
+        eig = np.array([math.nan])
+    if not np.all(np.isfinite(eig)):
+        raise SpecValueError(
+            "cov is too large to factor",
+            file=ctx.file,
+            path=f"{path}.cov",
+            value=cov,
+            allowed="eigenvalues below 1.8e308",
+        )
+    if eig.min() < -1e-10 * max(1.0, float(np.abs(arr).max())):
         raise SpecValueError(
             "cov is not positive semi-definite",
             file=ctx.file,

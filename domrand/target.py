@@ -10,12 +10,16 @@ Real robot time is the scarce resource, so every target counts the rollouts it s
 * :class:`RobotTarget`: a base class a user subclasses to drive a real robot at its control rate.
 
 A policy here is anything with ``reset()`` and ``act(obs) -> action`` (the exported runtime
-``domrand.policies.deploy.ExportedPolicy`` qualifies, and so does a wrapped torch policy).
+``domrand.policies.deploy.ExportedPolicy`` qualifies, and so does a wrapped torch policy). When
+``act`` has a ``reward`` parameter, targets pass the previous step's reward as ``reward=`` (``None``
+at the first step, or when the system has no reward signal): what RL^2 policies need.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
+import math
 import os
 import time
 from abc import ABC, abstractmethod
@@ -52,6 +56,17 @@ class Policy(Protocol):
     def reset(self) -> None: ...
 
     def act(self, obs: np.ndarray) -> np.ndarray: ...
+
+
+def _actor(policy: Policy) -> Any:
+    """``policy.act`` as a function of ``(obs, reward)``; the reward goes where it is taken."""
+    try:
+        params = inspect.signature(policy.act).parameters
+    except (TypeError, ValueError):  # a builtin or extension type without a signature
+        params = {}  # type: ignore[assignment]
+    if "reward" in params:
+        return lambda obs, reward: policy.act(obs, reward=reward)
+    return lambda obs, reward: policy.act(obs)
 
 
 @dataclass(frozen=True)
@@ -199,10 +214,14 @@ class SimulatedTarget(TargetDomain):
     def _episode(self, policy: Policy) -> Trajectory:
         obs, _ = self._env.reset()
         policy.reset()
+        act = _actor(policy)
         observations, actions, rewards, infos = [np.asarray(obs, np.float64)], [], [], []
         done, t = False, 0
         while not done and (self.max_steps is None or t < self.max_steps):
-            action = np.asarray(policy.act(obs), dtype=np.float64).reshape(self.action_space.shape)
+            previous = rewards[-1] if rewards else None
+            action = np.asarray(act(obs, previous), dtype=np.float64).reshape(
+                self.action_space.shape
+            )
             obs, reward, terminated, truncated, info = self._env.step(action.astype(np.float32))
             observations.append(np.asarray(obs, np.float64))
             actions.append(action)
@@ -303,11 +322,13 @@ class RobotTarget(TargetDomain):
     def _episode(self, policy: Policy) -> Trajectory:
         obs = np.asarray(self.reset_robot(), dtype=np.float64)
         policy.reset()
+        act = _actor(policy)
         start = time.perf_counter()
         observations, actions, rewards, stamps = [obs], [], [], [0.0]
         next_tick = start
         for t in range(self.max_steps):
-            action = np.asarray(policy.act(obs.astype(np.float32)), dtype=np.float64)
+            previous = rewards[-1] if rewards and math.isfinite(rewards[-1]) else None
+            action = np.asarray(act(obs.astype(np.float32), previous), dtype=np.float64)
             self.send_action(action)
             next_tick += self.control_period
             delay = next_tick - time.perf_counter()

@@ -165,6 +165,15 @@ class BulletEnv(gym.Env[np.ndarray, np.ndarray], ABC):
     def _task_outcome(self, state: Sequence[float]) -> tuple[float, bool, dict[str, Any]]:
         """Return ``(reward, terminated, info)`` for the noiseless state."""
 
+    def _set_state(self, state: np.ndarray) -> None:
+        """Put the scene in ``state``, laid out as :meth:`_state` returns it (optional hook).
+
+        Used by ``reset(options={"state": ...})``, e.g. so a simulation starts where a real
+        trajectory started (SimOpt). Called after ``_reset_task``; envs that cannot restore a
+        state from its observation keep this default.
+        """
+        raise ValueError(f"{type(self).__name__} cannot be reset to a given state")
+
     def _visual_scene(self) -> VisualScene | None:
         """Describe the scene just loaded for rendering (``None``: no image mode).
 
@@ -322,7 +331,11 @@ class BulletEnv(gym.Env[np.ndarray, np.ndarray], ABC):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Reset to nominal knobs, then apply ``options["domain"]`` (a partial or full domain)."""
+        """Reset to nominal knobs, then apply ``options["domain"]`` (a partial or full domain).
+
+        ``options["state"]`` (optional) starts the episode from that physical state, laid out
+        like the state-mode observation without noise or bias (envs implementing ``_set_state``).
+        """
         super().reset(seed=seed)
         pins = dict((options or {}).get("domain") or {})
         target = dict(self._nominal)
@@ -355,6 +368,9 @@ class BulletEnv(gym.Env[np.ndarray, np.ndarray], ABC):
         self._zero_action = [min(max(0.0, lo), hi) for lo, hi in zip(self._a_lo, self._a_hi)]
         self._last_applied = self._zero_action
         self._reset_task()
+        start = (options or {}).get("state")
+        if start is not None:
+            self._set_state(np.asarray(start, dtype=np.float64).ravel())
         if self._visual is None:
             return self._observation(self._state()), {"domain": dict(self._values)}
         if seed is not None or self._visual_rng is None:

@@ -29,6 +29,8 @@ Knobs:
 Version history:
     v0: first release. Image observation mode and visual knobs added later without changing
     state-mode dynamics or observations; ``render()`` now uses the image-mode camera.
+    ``reset(options={"state": obs})`` (start from a given state, e.g. a real trajectory's
+    first observation) added without changing anything else.
 """
 
 from __future__ import annotations
@@ -129,6 +131,13 @@ class CartPoleEnv(BulletEnv):
         x, xd, th, thd = self.np_random.uniform(-0.05, 0.05, size=4)
         self._p.resetJointState(self._cartpole, _SLIDER, float(x), float(xd))
         self._p.resetJointState(self._cartpole, _HINGE, float(th), float(thd))
+
+    def _set_state(self, state: np.ndarray) -> None:
+        if state.shape != (4,):
+            raise ValueError(f"a CartPole state is (x, x_dot, theta, theta_dot), got {state.shape}")
+        x, xd, th, thd = (float(v) for v in state)
+        self._p.resetJointState(self._cartpole, _SLIDER, x, xd)
+        self._p.resetJointState(self._cartpole, _HINGE, th, thd)
 
     def _apply_action(self, action: list[float]) -> None:
         # Joint torques are cleared after every stepSimulation, so this runs each substep.

@@ -37,6 +37,8 @@ Knobs:
     ``domrand knobs domrand/Pusher-v0`` lists them with units and ranges.
 Version history:
     v0: first release.
+    ``reset(options={"state": obs})`` (start from a given state, e.g. a real trajectory's
+    first observation) added without changing anything else.
 """
 
 from __future__ import annotations
@@ -161,19 +163,39 @@ class PusherEnv(BulletEnv):
     def _reset_task(self) -> None:
         rng = self.np_random
         start = (-0.3 + rng.uniform(-0.05, 0.05), rng.uniform(-0.1, 0.1))
-        for j, x in zip(_GANTRY, start):
-            self._p.resetJointState(self._pusher, j, float(x), 0.0)
-        self.pd.targets = [float(x) for x in start]
-        puck = (rng.uniform(-0.1, 0.05), rng.uniform(-0.15, 0.15), _PUCK_Z)
+        puck = (rng.uniform(-0.1, 0.05), rng.uniform(-0.15, 0.15))
+        goal = (float(rng.uniform(0.15, 0.35)), float(rng.uniform(-0.25, 0.25)))
+        self._place(start, (0.0, 0.0), puck, (0.0, 0.0, 0.0), goal)
+
+    def _set_state(self, state: np.ndarray) -> None:
+        if state.shape != (15,):
+            raise ValueError(f"a Pusher state has the 15 observation entries, got {state.shape}")
+        x, y, vx, vy, px, py, pvx, pvy, wz, gx, gy = (float(v) for v in state[:11])
+        self._place((x, y), (vx, vy), (px, py), (pvx, pvy, wz), (gx, gy))
+
+    def _place(
+        self,
+        tip: tuple[float, float],
+        tip_velocity: tuple[float, float],
+        puck: tuple[float, float],
+        puck_velocity: tuple[float, float, float],
+        goal: tuple[float, float],
+    ) -> None:
+        """Put the tip, the puck (x, y, vx, vy, spin) and the goal where an episode starts."""
+        for j, x, v in zip(_GANTRY, tip, tip_velocity):
+            self._p.resetJointState(self._pusher, j, float(x), float(v))
+        self.pd.targets = [float(x) for x in tip]
         # A contact manifold (points and warm-start impulses) survives a teleport: a puck put back
         # where it rested would start the episode with last episode's contact state. Lift it
         # clear, let collision detection drop its pairs, then place it: every episode starts
         # from the same physics state, whatever came before.
         self._p.resetBasePositionAndOrientation(self._puck, (0.0, 0.0, 10.0), (0.0, 0.0, 0.0, 1.0))
         self._p.performCollisionDetection()
-        self._p.resetBasePositionAndOrientation(self._puck, puck, (0.0, 0.0, 0.0, 1.0))
-        self._p.resetBaseVelocity(self._puck, (0.0, 0.0, 0.0), (0.0, 0.0, 0.0))
-        self._goal = (float(rng.uniform(0.15, 0.35)), float(rng.uniform(-0.25, 0.25)))
+        position = (float(puck[0]), float(puck[1]), _PUCK_Z)
+        self._p.resetBasePositionAndOrientation(self._puck, position, (0.0, 0.0, 0.0, 1.0))
+        vx, vy, wz = (float(v) for v in puck_velocity)
+        self._p.resetBaseVelocity(self._puck, (vx, vy, 0.0), (0.0, 0.0, wz))
+        self._goal = (float(goal[0]), float(goal[1]))
         self._substep = 0
         if self.renders_images:
             self._p.resetBasePositionAndOrientation(

@@ -15,6 +15,7 @@ Run directory layout: ``RUN_DIR/checkpoints/step_<N>.pt`` (the last few kept).
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import tempfile
@@ -74,13 +75,50 @@ class RunInfo:
         try:
             d = dict(d)
             d["net_config"] = NetConfig.from_dict(d["net_config"])
-            return cls(**d)
+            info = cls(**d)
         except (KeyError, TypeError, ConfigError) as e:
             raise CheckpointError(f"{source}: run_info is incomplete or malformed ({e})") from None
+        for name, ok in _FIELD_CHECKS.items():
+            value = getattr(info, name)
+            if not ok(value):
+                raise CheckpointError(f"{source}: run_info.{name} is malformed ({value!r:.80})")
+        return info
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _is_count(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+
+#: A tampered or foreign checkpoint must fail here, not as a TypeError deep in export or eval.
+_FIELD_CHECKS: dict[str, Any] = {
+    "env_id": lambda x: isinstance(x, str),
+    "spec": lambda x: x is None or isinstance(x, dict),
+    "control_period": lambda x: _is_number(x) and 0 < x < math.inf,
+    "obs_low": lambda x: isinstance(x, list) and all(map(_is_number, x)),
+    "obs_high": lambda x: isinstance(x, list) and all(map(_is_number, x)),
+    "act_low": lambda x: isinstance(x, list) and all(map(_is_number, x)),
+    "act_high": lambda x: isinstance(x, list) and all(map(_is_number, x)),
+    "env_steps": _is_count,
+    "seed": _is_count,
+    "domrand_version": lambda x: isinstance(x, str),
+    "iteration": _is_count,
+    "config": lambda x: isinstance(x, dict),
+}
 
 
 # ---------------------------------------------------------------------- files
 def checkpoint_path(run_dir: str | os.PathLike[str], env_steps: int) -> Path:
+    """``RUN_DIR/checkpoints/step_<env_steps>.pt``; only a non-negative int makes the name.
+
+    ``env_steps`` may come from a loaded (possibly tampered) checkpoint: a string such as
+    ``"../../x"`` must never turn into a path outside the run directory.
+    """
+    if isinstance(env_steps, bool) or not isinstance(env_steps, int) or env_steps < 0:
+        raise CheckpointError(f"checkpoint step must be an integer >= 0, got {env_steps!r}")
     return Path(run_dir) / "checkpoints" / f"step_{env_steps}.pt"
 
 

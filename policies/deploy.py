@@ -23,9 +23,10 @@ different action than the one returned (a safety limiter...), the policy does no
 One ``act()`` of an LSTM-256 policy takes ~70 us on one core (``benchmarks/deploy_latency.py``).
 
 Safe loading: an ``.onnx`` file is data (a protobuf graph of standard operators), never code.
-``load_exported`` reads the file into memory and builds the session from the bytes, so no other
-file (ONNX "external data") is read, registers no custom-operator libraries, and parses the
-metadata with ``json``: loading an untrusted artifact cannot execute code.
+``load_exported`` reads the file into memory and builds the session from the bytes, with ONNX
+"external data" resolved in an empty private folder (onnxruntime would otherwise look in the
+current directory), so no other file is read; it registers no custom-operator libraries and
+parses the metadata with ``json``: loading an untrusted artifact cannot execute code.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import tempfile
 from typing import Any
 
 import numpy as np
@@ -63,6 +65,9 @@ EPISODE_START = "episode_start"
 ACTION, VALUE, H_OUT, C_OUT = "action", "value", "h_out", "c_out"
 
 _MAX_FILE_BYTES = 1 << 31  # protobuf's hard limit; a larger file is not a policy we wrote
+#: Where onnxruntime looks for the external data of a model built from bytes (recent versions;
+#: older ones refuse external data from bytes altogether).
+_EXTERNAL_DATA_FOLDER = "session.model_external_initializers_file_folder_path"
 
 
 class ExportedPolicyError(_ErrorBase):  # type: ignore[valid-type,misc]
@@ -315,10 +320,12 @@ def load_exported(path: str | os.PathLike[str], *, threads: int = 1) -> Exported
         raise ExportedPolicyError(f"{path}: cannot read ({e.strerror or e})") from None
     try:
         # From bytes, with the CPU provider and no custom-op libraries: nothing but standard
-        # ONNX operators runs, and no file other than `path` is opened.
-        session = ort.InferenceSession(
-            data, _session_options(threads), providers=["CPUExecutionProvider"]
-        )
+        # ONNX operators runs. External data would be looked up in the current directory: point
+        # the lookup at an empty private folder, so no file other than `path` is opened.
+        with tempfile.TemporaryDirectory(prefix="domrand-deploy-") as empty:
+            options = _session_options(threads)
+            options.add_session_config_entry(_EXTERNAL_DATA_FOLDER, empty)
+            session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own (non-exported) exception types
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ExportedPolicyError(f"{path}: not a loadable ONNX model ({first})") from None

@@ -174,6 +174,20 @@ def _prepare_run_dir(
     return None if latest is None else load_checkpoint(latest)
 
 
+def _warm_start_weights(source: str | os.PathLike[str], net: NetConfig) -> dict[str, Any]:
+    """The weights in checkpoint ``source`` (a run directory or a file), checked against ``net``."""
+    from domrand.policies.checkpoint import resolve_checkpoint
+
+    path = resolve_checkpoint(source)
+    payload = load_checkpoint(path)
+    info = RunInfo.from_dict(payload["run_info"], str(path))
+    if info.net_config != net:
+        raise CheckpointError(
+            f"cannot warm-start from {str(path)!r}: it holds another network ({info.net_config})"
+        )
+    return payload["model"]  # type: ignore[no-any-return]
+
+
 def _check_payload(payload: dict[str, Any], cfg: TrainConfig, net: NetConfig, src: str) -> None:
     info = RunInfo.from_dict(payload["run_info"], src)
     if info.env_id != cfg.env:
@@ -196,6 +210,7 @@ def train(
     progress: bool = True,
     console: Console | None = None,
     callback: Callable[[dict[str, Any]], None] | None = None,
+    init_from: str | os.PathLike[str] | None = None,
 ) -> TrainResult:
     """Train (or, with ``resume``, continue) a run in ``run_dir``.
 
@@ -207,6 +222,9 @@ def train(
         resume: continue the run in ``run_dir`` from its latest checkpoint.
         progress: show a progress bar (terminal) or periodic progress lines.
         callback: called with every metrics row (e.g. to stop at a return threshold by raising).
+        init_from: a run directory or checkpoint whose weights (observation normalizer included)
+            a new run starts from: a warm start, e.g. fine-tuning under another spec. The
+            optimizer starts fresh. Unused when resuming from a checkpoint of ``run_dir``.
 
     Raises:
         DomrandError: ``run_dir`` already holds a run (without ``resume``), or invalid inputs.
@@ -247,6 +265,8 @@ def train(
         generator = torch.Generator().manual_seed(cfg.seed)
         policy = build_policy(net, generator)
         optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.learning_rate, eps=1e-5)
+        if payload is None and init_from is not None:
+            policy.load_state_dict(_warm_start_weights(init_from, net))
         iteration, env_steps, episodes_total, faults_total, elapsed0 = 0, 0, 0, 0, 0.0
         recent: collections.deque[float] = collections.deque(maxlen=100)
         scaler = RewardScaler(cfg.num_envs, cfg.gamma)
@@ -351,6 +371,7 @@ def train(
                 policy.obs_norm.update(buf.obs.reshape(-1, net.obs_dim))
             iteration += 1
             env_steps += cfg.batch
+            guide.on_update(policy, env_steps)  # before the checkpoint, so it holds the result
             # ---- log
             row = _metrics_row(episodes, stats, iteration, env_steps, optimizer, policy)
             good = [e.ret for e in episodes if not e.fault]

@@ -14,6 +14,8 @@ How the trainer uses a guide (``domrand.policies.rollout``):
   and ended envs are reset only *after* the push, so an assignment made in
   :meth:`Guide.observe_episode` applies to that env's very next episode;
 * :meth:`Guide.observe_episode` gets every finished episode with the domain it ran in;
+* :meth:`Guide.on_update` is called after every PPO update with the policy being trained, for
+  guides that run rollouts of their own (Active DR's discriminator rollouts) or log over time;
 * :meth:`Guide.state_dict` is saved inside the trainer's checkpoint, and
   :meth:`Guide.load_state_dict` restores it on ``--resume``.
 """
@@ -63,6 +65,14 @@ class Guide(ABC):
         whether it ran to the time limit (or the env's own ``is_success``). The default ignores it.
         """
         return None
+
+    def on_update(self, policy: Any, env_steps: int) -> None:  # noqa: B027 - optional hook
+        """Called after every PPO update (before the checkpoint) with the policy being trained.
+
+        ``policy`` is the trainer's ``ActorCritic``; a guide may run it (under ``torch.no_grad``,
+        restoring its train/eval mode) but must not change its weights. ``env_steps`` counts the
+        training env steps so far. The default does nothing.
+        """
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue after a resume; plain containers, numbers, strings and

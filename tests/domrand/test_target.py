@@ -133,3 +133,18 @@ def test_robot_target_runs_the_loop_at_its_rate() -> None:
     assert traj.timestamps[-1] >= 25 * 0.001 * 0.9
     assert np.all(np.diff(traj.timestamps) > 0)
     assert traj.rewards[0] == pytest.approx(-abs(traj.observations[1, 0]))
+
+
+def test_policies_that_take_a_reward_get_the_previous_one() -> None:
+    class RewardSeeker(LQRPolicy):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: list[float | None] = []
+
+        def act(self, obs: np.ndarray, reward: float | None = None) -> np.ndarray:
+            self.seen.append(reward)
+            return self.c(obs)
+
+    policy = RewardSeeker()
+    traj = SimulatedTarget(ENV, reality="heavy_pole", seed=0, max_steps=5).rollout(policy, 1)[0]
+    assert policy.seen == [None, *traj.rewards[:-1].tolist()]

@@ -76,9 +76,13 @@ def test_train_writes_a_run_and_prints_a_summary(
     ],
 )
 def test_train_bad_inputs_are_one_line_errors(
-    argv: list[str], needles: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    argv: list[str],
+    needles: list[str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)
     assert main(["train", *argv, "--out", str(tmp_path / "run"), "--quiet"]) == 2
     assert_one_error_line(capsys.readouterr().err, *needles)
     assert not (tmp_path / "run" / "checkpoints").exists()

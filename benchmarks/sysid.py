@@ -1,0 +1,192 @@
+"""System identification with SimOpt: recover hidden knobs from at most 10 real rollouts.
+
+For each env a reality pins some knobs away from nominal (benchmarks/realities/*_sysid.yaml);
+SimOpt starts from the env's wide default spec, sees the reality only through counted rollouts,
+and its final Gaussian's mean is compared with the hidden values (relative error per knob).
+
+* **CartPole**, the full SimOpt loop: train a policy, run it on the reality with its own
+  exploration noise (pre-drawn, so the simulated replays use the same noise: the excitation),
+  REPS updates from closed-loop replays started at the real initial states, repeat.
+  Tuned: pole.mass, motor.gain, cart.friction, pole.damping. The cart mass is the known
+  reference: masses, motor gain and the friction forces can all be scaled by one factor without
+  changing the motion, so one of them must be known.
+* **Pusher**, a scripted excitation probe: a policy trained on a small budget rarely touches the
+  puck, and an untouched puck reveals nothing about itself. The probe lines the tip up behind the
+  puck and pushes it toward the goal, with pre-drawn noise; SimOpt replays it closed loop.
+  Tuned: puck.mass, puck.friction, puck.linear_damping (table friction is the reference: only
+  the product of the two friction coefficients acts).
+
+Writes benchmarks/results/sysid.json and prints a Markdown table.
+Usage: python benchmarks/sysid.py [--envs cartpole pusher] [--seeds 0 1 2] [--quick]
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads (see domrand/cli.py)
+
+import argparse
+import json
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import domrand
+from domrand.envs.pusher import PusherEnv
+from domrand.guided.actor import ControllerActor
+from domrand.guided.simopt import SimOpt, SimOptSettings
+from domrand.policies.config import TrainConfig
+from domrand.target import SimulatedTarget
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "results" / "sysid.json"
+_R = PusherEnv.puck_radius + PusherEnv.tip_radius
+
+
+def pusher_probe(obs: np.ndarray) -> np.ndarray:
+    """Line the tip up behind the puck (as seen from the goal), then push through it."""
+    tip, puck, goal = (np.asarray(obs[i : i + 2], dtype=np.float64) for i in (0, 4, 9))
+    d = goal - puck
+    u = d / max(float(np.linalg.norm(d)), 1e-9)
+    perp = np.array([-u[1], u[0]])
+    along, lateral = float((tip - puck) @ u), float((tip - puck) @ perp)
+    if along < -0.5 * _R and abs(lateral) < 0.02:
+        target = puck + 0.1 * u - lateral * perp  # push, correcting the line
+    elif along < -0.5 * _R:
+        target = puck - (_R + 0.01) * u  # move behind
+    else:  # beside or in front: go round, keeping clear of the puck
+        side = 1.0 if lateral >= 0 else -1.0
+        target = puck + side * (_R + 0.03) * perp - (_R + 0.02) * u
+    return np.clip((target - tip) / PusherEnv.max_delta, -1.0, 1.0)
+
+
+def cases(quick: bool) -> dict[str, dict[str, Any]]:
+    iterations = 2 if quick else 3
+    return {
+        "cartpole": {
+            "env": "domrand/CartPole-v0",
+            "reality": HERE / "realities" / "cartpole_sysid.yaml",
+            "settings": SimOptSettings(
+                knobs=("pole.mass", "motor.gain", "cart.friction", "pole.damping"),
+                iterations=iterations,
+                real_rollouts=3,
+                horizon=200,
+                train_steps=20_000,
+                finetune_steps=10_000,
+                final_steps=0,
+                updates=8,
+                samples=48,
+            ),
+            "probe": None,
+        },
+        "pusher": {
+            "env": "domrand/Pusher-v0",
+            "reality": HERE / "realities" / "pusher_sysid.yaml",
+            "settings": SimOptSettings(
+                knobs=("puck.mass", "puck.friction", "puck.linear_damping"),
+                iterations=iterations,
+                real_rollouts=3,
+                horizon=100,
+                train_steps=0,
+                updates=8,
+                samples=48,
+            ),
+            "probe": ControllerActor(pusher_probe, 0.3, -np.ones(2), np.ones(2)),
+        },
+    }
+
+
+def run(name: str, case: dict[str, Any], seed: int, work: Path) -> dict[str, Any]:
+    env_id = case["env"]
+    spec = domrand.load_spec(domrand.default_spec_path(env_id), env=env_id)
+    truth = domrand.load_domain(case["reality"], env=env_id)
+    settings: SimOptSettings = case["settings"]
+    target = SimulatedTarget(env_id, domain=truth, seed=1000 + seed, max_steps=settings.horizon)
+    cfg = TrainConfig(env=env_id, seed=seed, checkpoint_every=10**9)
+    t0 = time.perf_counter()
+    report = SimOpt(env_id, spec, target, work, settings, cfg, seed, probe=case["probe"]).run()
+    wall = time.perf_counter() - t0
+    start = json.loads((work / "state.json").read_text())["history"][0]["knobs"]
+    knobs = {}
+    for knob in settings.knobs or ():
+        got = report["knobs"][knob]
+        knobs[knob] = {
+            "truth": truth[knob],
+            "start_mean": start[knob][0],
+            "estimate": got["mean"],
+            "std": got["std"],
+            "relative_error": abs(got["mean"] - truth[knob]) / abs(truth[knob]),
+        }
+    print(f"{name} seed {seed}: " + ", ".join(
+        f"{k} {v['estimate']:.4g} (truth {v['truth']:.4g}, err {100 * v['relative_error']:.1f}%)"
+        for k, v in knobs.items()), flush=True)  # fmt: skip
+    return {"env": env_id, "seed": seed, "knobs": knobs, "budget": report["budget"],
+            "wall_s": wall, "excitation": "probe" if case["probe"] else "policy noise"}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--envs", nargs="+", default=["cartpole", "pusher"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--quick", action="store_true", help="2 iterations (6 real rollouts)")
+    args = parser.parse_args()
+    table = cases(args.quick)
+    runs = []
+    for name in args.envs:
+        for seed in args.seeds:
+            with tempfile.TemporaryDirectory() as tmp:
+                runs.append({"case": name, **run(name, table[name], seed, Path(tmp))})
+    summary: dict[str, Any] = {}
+    for name in args.envs:
+        mine = [r for r in runs if r["case"] == name]
+        knobs = list(mine[0]["knobs"])
+        summary[name] = {
+            "relative_error": {
+                k: {
+                    "mean": statistics.fmean(r["knobs"][k]["relative_error"] for r in mine),
+                    "max": max(r["knobs"][k]["relative_error"] for r in mine),
+                }
+                for k in knobs
+            },
+            "real_rollouts": mine[0]["budget"]["real_rollouts"],
+            "real_steps_mean": statistics.fmean(r["budget"]["real_steps"] for r in mine),
+            "sim_steps_mean": statistics.fmean(r["budget"]["sim_steps"] for r in mine),
+            "train_steps": mine[0]["budget"]["train_steps"],
+            "wall_s_mean": statistics.fmean(r["wall_s"] for r in mine),
+        }
+    doc = {
+        "benchmark": "sysid",
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": {
+            "python": platform.python_version(),
+            "cpu": platform.machine(),
+            "cores": os.cpu_count(),
+            "load_avg_at_end": os.getloadavg(),
+        },
+        "tier": "quick" if args.quick else "full",
+        "seeds": args.seeds,
+        "settings": {n: table[n]["settings"].to_dict() for n in args.envs},
+        "summary": summary,
+        "runs": runs,
+    }
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(doc, indent=2, default=float) + "\n")
+    print("\n| env | knob | truth | rel. error mean / max over seeds | real rollouts | sim steps "
+          "| train steps | wall s |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    for name, s in summary.items():
+        truth = runs[[r["case"] for r in runs].index(name)]["knobs"]
+        for k, e in s["relative_error"].items():
+            print(f"| {name} | {k} | {truth[k]['truth']:.4g} | {100 * e['mean']:.1f}% / "
+                  f"{100 * e['max']:.1f}% | {s['real_rollouts']} | {s['sim_steps_mean']:.0f} | "
+                  f"{s['train_steps']} | {s['wall_s_mean']:.0f} |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

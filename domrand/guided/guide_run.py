@@ -1,0 +1,217 @@
+"""What the ``domrand guide METHOD`` commands share: settings, the output folder, the target.
+
+Settings come from ``--config FILE`` (YAML) then ``--set key=value`` overrides, where a dotted key
+reaches a section (``--set svpg.lr=1e-3``, ``--set train.total_steps=50000``). The ``train``
+section holds :class:`~domrand.policies.config.TrainConfig` keys; ``--env`` and ``--seed`` set the
+trainer's env and seed. Every guide run's folder has::
+
+    OUT/guide.yaml        method, env, spec, seed, target, settings, trainer config
+    OUT/policy/           the training run(s) (their checkpoints hold the guide state)
+    OUT/spec.yaml         the latest distribution
+    OUT/report.json       budgets and results
+
+and method-specific files (Active DR: ``particles.npz``/``.png``, ``spec_latest.yaml`` and
+``specs/``; automatic DR: ``ranges.csv``/``.png``, ``spec_latest.yaml`` and ``specs/``; CMA-ES
+and SimOpt: see :mod:`domrand.guided.state`). ``--resume`` re-reads ``guide.yaml`` and refuses
+method settings that differ from it (the trainer checks its own config).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import tempfile
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from domrand.errors import CheckpointError, ConfigError, DomrandError, did_you_mean
+from domrand.guided.cli import parse_overrides
+from domrand.spec import Domain, RandomizationSpec
+
+__all__ = [
+    "evaluate_final",
+    "load_guide_settings",
+    "prepare_out",
+    "settings_from_dict",
+    "target_of",
+    "write_text_atomic",
+]
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and a rename (never half-written)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _set_dotted(doc: dict[str, Any], key: str, value: Any) -> None:
+    *parents, last = key.split(".")
+    node = doc
+    for p in parents:
+        child = node.setdefault(p, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {key}: {p!r} is not a section")
+        node = child
+    node[last] = value
+
+
+def load_guide_settings(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(method settings, trainer settings)`` from ``--config`` and ``--set`` (not validated)."""
+    doc: dict[str, Any] = {}
+    if args.config:
+        p = Path(args.config)
+        try:
+            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{p}: config file not found") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{p}: cannot read config file ({type(e).__name__})") from None
+        except yaml.YAMLError:
+            raise ConfigError(f"{p}: not valid YAML") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{p}: a config file must be a mapping of settings")
+        doc = loaded
+    for key, value in parse_overrides(args.set).items():
+        _set_dotted(doc, key, value)
+    train = doc.pop("train", {}) or {}
+    if not isinstance(train, dict):
+        raise ConfigError("train: must be a mapping of trainer settings")
+    return doc, train
+
+
+def _type_ok(value: Any, hint: Any) -> tuple[bool, Any]:
+    allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    for t in allowed:
+        if t is type(None) and value is None:
+            return True, value
+        if t is bool and isinstance(value, bool):
+            return True, value
+        if t is int and isinstance(value, int) and not isinstance(value, bool):
+            return True, value
+        if t is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return True, float(value)
+        if t is str and isinstance(value, str):
+            return True, value
+        is_seq = typing.get_origin(t) in (list, tuple) and isinstance(value, list)
+        if is_seq and all(isinstance(v, str) for v in value):
+            return True, tuple(value)
+    return False, value
+
+
+def settings_from_dict(cls: type, doc: Mapping[str, Any], section: str) -> Any:
+    """Build the frozen dataclass ``cls`` from ``doc``: unknown keys and wrong types are a
+    one-line :class:`ConfigError` (with did-you-mean). Nested dataclass fields take mappings."""
+    if not isinstance(doc, Mapping):
+        raise ConfigError(f"{section}: must be a mapping of settings, got {doc!r}")
+    names = [f.name for f in dataclasses.fields(cls)]
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for key, value in doc.items():
+        where = f"{section}.{key}" if section else str(key)
+        if key not in names:
+            raise ConfigError(f"unknown setting {where!r}{did_you_mean(str(key), names)}")
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            kwargs[key] = settings_from_dict(hint, value or {}, where)
+            continue
+        ok, converted = _type_ok(value, hint)
+        if not ok:
+            raise ConfigError(f"setting {where} has the wrong type: got {value!r}")
+        if isinstance(converted, float) and not math.isfinite(converted):
+            raise ConfigError(f"setting {where} must be finite, got {value!r}")
+        kwargs[key] = converted
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError) as e:
+        if isinstance(e, ConfigError):
+            raise
+        raise ConfigError(f"{section or 'settings'}: {e}") from None
+
+
+def target_of(args: argparse.Namespace, method: str) -> tuple[str, Domain] | None:
+    """The domain the final policy is evaluated on (``--reality``/``--domain``), or ``None``.
+
+    Active and automatic DR never look at the target while they train; it only scores the result.
+    """
+    from domrand.registry import knobs_for, reality_path
+    from domrand.spec import load_domain
+
+    if getattr(args, "recorded", None):
+        raise DomrandError(
+            f"{method} does not use recorded trajectories (it never looks at real data while it "
+            "trains); give --reality or --domain to score the final policy on a target"
+        )
+    if getattr(args, "reality", None):
+        path = reality_path(args.env, args.reality)
+        return f"reality: {args.reality}", load_domain(path, knobs_for(args.env))
+    if getattr(args, "domain", None):
+        return f"domain: {args.domain}", load_domain(args.domain, knobs_for(args.env))
+    return None
+
+
+def prepare_out(out: Path, record: dict[str, Any], resume: bool) -> None:
+    """Create ``out`` and write ``guide.yaml``; with ``resume`` check it matches ``record``."""
+    path = out / "guide.yaml"
+    text = yaml.safe_dump(record, sort_keys=False)
+    if not resume:
+        if path.exists() or (out / "policy").exists():
+            raise DomrandError(
+                f"{str(out)!r} already holds a guide run; pass --resume to continue it, or "
+                "choose another --out"
+            )
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise DomrandError(f"cannot create output directory {str(out)!r}: {e}") from None
+        write_text_atomic(path, text)
+        return
+    if not path.exists():
+        raise CheckpointError(f"nothing to resume in {str(out)!r} (no guide.yaml)")
+    saved = yaml.safe_load(path.read_text(encoding="utf-8"))
+    # Compare through YAML so tuples/lists and int/float spellings match as they were saved.
+    now = yaml.safe_load(text)
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{str(path)!r} is not a guide record")
+    diffs = [k for k in now if k != "train" and saved.get(k) != now[k]]
+    if diffs:
+        raise CheckpointError(
+            f"cannot resume {str(out)!r}: its guide.yaml has other {', '.join(diffs)} than "
+            "given now"
+        )
+
+
+def evaluate_final(
+    policy: Any,
+    env_id: str,
+    spec: RandomizationSpec | None,
+    target: tuple[str, Domain] | None,
+    episodes: int,
+    seed: int,
+) -> dict[str, Any]:
+    """Mean return of the final policy on nominal, on the training spec and on the target."""
+    from domrand.policies.evaluate import evaluate
+
+    rows = {"nominal": evaluate(policy, env_id, episodes=episodes, seed=seed)}
+    if spec is not None:
+        rows["training spec"] = evaluate(policy, env_id, spec=spec, episodes=episodes, seed=seed)
+    if target is not None:
+        label, domain = target
+        rows[label] = evaluate(policy, env_id, domain=domain, episodes=episodes, seed=seed)
+    return {k: {"mean": r.mean, "success_rate": r.success_rate} for k, r in rows.items()}
+
+
+def write_report(out: Path, report: dict[str, Any]) -> None:
+    write_text_atomic(out / "report.json", json.dumps(report, indent=2, default=float) + "\n")

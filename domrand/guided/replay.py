@@ -1,0 +1,135 @@
+"""Replaying real rollouts in simulation, for SimOpt's trajectory discrepancy.
+
+For a sampled domain xi and a real trajectory tau_real, :class:`Replayer` simulates tau_sim(xi):
+
+* **closed loop** (the SimOpt setting): the *same* policy runs on the simulated observations, with
+  the same pre-drawn action noise as the real rollout (:mod:`domrand.guided.actor`);
+* **open loop** (for recordings made by an unknown policy): the recorded actions are replayed,
+  restarting from the real state every ``segment`` steps (multiple shooting). Open-loop
+  predictions of an unstable system (a cart-pole) diverge within a second for any parameter error,
+  which leaves a cost landscape that is flat except in a needle around the truth; short segments
+  measure k-step prediction errors instead, which grow smoothly with the parameter error. (A
+  restart empties the actuator-latency queue, so segments are approximate under ``action.delay``.)
+
+Either way the simulation starts from the real initial state (``reset(options={"state": o_0})``)
+and runs exactly as many steps as the real rollout, ignoring termination (a simulated pole that
+falls early must not shorten the comparison and look cheap). A rollout the simulator breaks
+(``info["physics_fault"]``) costs ``inf``. Domains are simulated in batches of ``num_envs``
+envs stepping in lockstep, so the policy runs batched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from domrand.guided.actor import Actor, ControllerActor
+from domrand.guided.discrepancy import Discrepancy
+from domrand.spec import Domain
+from domrand.target import Trajectory
+
+__all__ = ["Replayer"]
+
+
+class Replayer:
+    """A pool of simulated envs that replays real trajectories under sampled domains.
+
+    Args:
+        env_id: the simulator.
+        pins: knob values every simulation uses (other knobs run at their nominal values).
+        num_envs: pool size (domains per lockstep batch).
+        segment: open loop only: restart from the real state every this many steps (0: never).
+    """
+
+    def __init__(
+        self, env_id: str, pins: Mapping[str, Any], num_envs: int = 16, segment: int = 0
+    ) -> None:
+        import domrand
+
+        self.pins = dict(pins)
+        self.segment = segment
+        self.envs = [domrand.make(env_id) for _ in range(num_envs)]
+        self.steps = 0  #: simulation steps taken (the guide's own sim budget)
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+    def costs(
+        self,
+        domains: Sequence[Domain],
+        real: Sequence[Trajectory],
+        discrepancy: Discrepancy,
+        actor: Actor | ControllerActor | None,
+        noises: Sequence[np.ndarray | None],
+    ) -> np.ndarray:
+        """Summed discrepancy of every domain over the real trajectories (``inf``: a fault).
+
+        Args:
+            actor: the closed-loop policy, or ``None`` to replay the recorded actions.
+            noises: the pre-drawn action noise of each real rollout (closed loop only).
+        """
+        total = np.zeros(len(domains))
+        for traj, noise in zip(real, noises):
+            sims = self.simulate(domains, traj, actor, noise)
+            for i, sim in enumerate(sims):
+                total[i] += np.inf if sim is None else discrepancy(sim, traj.observations)
+        return total
+
+    def simulate(
+        self,
+        domains: Sequence[Domain],
+        real: Trajectory,
+        actor: Actor | ControllerActor | None,
+        noise: np.ndarray | None,
+    ) -> list[np.ndarray | None]:
+        """Simulated observation sequences ``[T + 1, d]`` of ``real``, one per domain."""
+        out: list[np.ndarray | None] = []
+        n = len(self.envs)
+        for start in range(0, len(domains), n):
+            out += self._batch(list(domains[start : start + n]), real, actor, noise)
+        return out
+
+    def _batch(
+        self,
+        domains: list[Domain],
+        real: Trajectory,
+        actor: Actor | ControllerActor | None,
+        noise: np.ndarray | None,
+    ) -> list[np.ndarray | None]:
+        envs = self.envs[: len(domains)]
+        b, steps = len(envs), len(real)
+        domains = [{**self.pins, **d} for d in domains]
+        start = real.observations[0]
+        first = [
+            env.reset(options={"domain": d, "state": start})[0] for env, d in zip(envs, domains)
+        ]
+        obs = np.empty((b, steps + 1, len(first[0])))
+        obs[:, 0] = first
+        ok = np.ones(b, dtype=bool)
+        rewards = np.zeros(b)
+        if actor is not None:
+            actor.start(b, noise)
+        for t in range(steps):
+            if actor is not None:
+                actions = actor.step(obs[:, t], rewards)
+            else:
+                actions = np.broadcast_to(real.actions[t], (b, real.actions.shape[1]))
+                if self.segment and t > 0 and t % self.segment == 0:
+                    # multiple shooting: obs[:, t] keeps the prediction, the sim restarts at the
+                    # real state
+                    for i, env in enumerate(envs):
+                        if ok[i]:
+                            env.reset(options={"domain": domains[i], "state": real.observations[t]})
+            for i, env in enumerate(envs):
+                if not ok[i]:  # a broken simulation only holds its last observation
+                    obs[i, t + 1] = obs[i, t]
+                    continue
+                o, r, _, _, info = env.step(np.asarray(actions[i], dtype=np.float32))
+                self.steps += 1
+                obs[i, t + 1] = o
+                rewards[i] = r
+                ok[i] = not info.get("physics_fault", False)
+        return [obs[i] if ok[i] else None for i in range(b)]

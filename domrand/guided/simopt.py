@@ -1,0 +1,512 @@
+"""SimOpt (Chebotar et al. 2019): fit the simulation-parameter distribution to real trajectories.
+
+P_phi = N(mu, Sigma) with a full covariance over the tuned knobs (in the knobs' own units,
+clipped to the starting spec's ranges); the starting spec's other entries (latency, noise...) stay
+as they are. The output of every iteration is that spec with the tuned knobs as one
+``correlated: [{dist: mvnormal, ...}]`` group, which ``domrand train --spec`` accepts.
+
+The loop, top to bottom (:meth:`SimOpt.run`):
+
+0. phi_0 moment-matches the starting spec on the tuned knobs.
+1. **train** the policy on P_phi_k (each phase warm-starts from the previous one);
+2. **real rollouts**: run it on the target ``real_rollouts`` times with pre-drawn action noise
+   (the policy's own exploration noise by default: the excitation that makes the knobs
+   identifiable); the trajectories are saved before anything else happens;
+3. ``updates`` times, reusing those rollouts: draw ``samples`` domains xi ~ P_phi, replay every
+   real rollout in simulation with the *same closed-loop policy and noise* from the real initial
+   state (:mod:`domrand.guided.replay`), cost c(xi) = sum of D(tau_sim, tau_real) (weighted L1 + L2
+   with Gaussian time smoothing, :mod:`domrand.guided.discrepancy`), then update phi: REPS with a
+   KL bound (:mod:`domrand.guided.reps`) or one CMA-ES generation;
+4. write ``iter_<k+1>/spec.yaml``; repeat. A final phase fine-tunes the policy on the last P_phi.
+
+The state is checkpointed after every phase, every real-rollout batch and every update.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from domrand.errors import ConfigError, DomrandError
+from domrand.guided.actor import Actor, ControllerActor, EpisodePolicy
+from domrand.guided.cma_state import CMA
+from domrand.guided.discrepancy import Discrepancy
+from domrand.guided.replay import Replayer
+from domrand.guided.reps import reps_update
+from domrand.guided.state import (
+    Budget,
+    Checkpointer,
+    default_knobs,
+    doc_without,
+    knob_box,
+    knob_moments,
+    load_state,
+    record_iteration,
+    require_tunable,
+    train_phase,
+)
+from domrand.spec import Domain, RandomizationSpec, load_spec
+from domrand.target import RecordedTarget, TargetDomain, Trajectory
+
+if TYPE_CHECKING:
+    from domrand.policies.config import TrainConfig
+
+__all__ = ["SimOpt", "SimOptSettings", "run_cli"]
+
+_NOISE_STREAM, _SAMPLE_STREAM, _TARGET_STREAM = 0x6E6F69, 0x73616D, 0x746172
+
+
+@dataclass(frozen=True)
+class SimOptSettings:
+    """SimOpt's settings (``--config FILE`` / ``--set key=value``); published values noted."""
+
+    knobs: tuple[str, ...] | None = None  #: tuned knobs (default: see :func:`default_knobs`)
+    iterations: int = 3  #: train -> real rollouts -> updates cycles
+    real_rollouts: int = 3  #: per iteration (the paper's 3)
+    max_real_rollouts: int = 10  #: budget: iterations * real_rollouts may not exceed it
+    horizon: int = 200  #: steps per real rollout at most
+    train_steps: int = 60_000  #: first training phase (0: no policy; open-loop replay only)
+    finetune_steps: int = 20_000  #: each later phase, warm-started
+    final_steps: int = 20_000  #: last phase, on the final distribution (0: skip)
+    updates: int = 8  #: phi updates per iteration, reusing its real rollouts
+    samples: int = 48  #: simulated domains per update (the paper: 9,600 on a cluster)
+    backend: str = "reps"  #: "reps" (KL-bounded) or "cmaes"
+    epsilon: float = 1.0  #: REPS KL bound (published 1.0)
+    eta_min: float = 1e-3  #: REPS minimum temperature (published 0.001)
+    min_std: float = 0.02  #: floor of each knob's std, as a fraction of its starting std
+    excitation: float | None = None  #: action noise std (half-ranges); None: the policy's own
+    replay: str = "auto"  #: "closed" (same policy in sim), "open" (recorded actions), "auto"
+    segment: int = 20  #: open loop: restart from the real state every this many steps (0: never)
+    w_l1: float = 0.5  #: published 0.5
+    w_l2: float = 1.0  #: published 1.0
+    smoothing: float = 5.0  #: Gaussian time smoothing sigma, steps (published 5)
+    truncate: float = 4.0  #: smoothing kernel truncation, sigmas (published 4)
+    sim_domain: str | None = None  #: domain file pinned in every simulated replay
+    sim_envs: int = 16  #: simulated envs stepping in lockstep
+
+    def __post_init__(self) -> None:
+        if self.segment < 0:
+            raise ConfigError(f"setting segment must be >= 0, got {self.segment!r}")
+        positive = ("iterations", "real_rollouts", "max_real_rollouts", "horizon", "updates")
+        for name in (*positive, "sim_envs"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"setting {name} must be >= 1, got {getattr(self, name)!r}")
+        for name in ("train_steps", "finetune_steps", "final_steps"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"setting {name} must be >= 0, got {getattr(self, name)!r}")
+        if self.samples < 4:
+            raise ConfigError(f"setting samples must be >= 4, got {self.samples!r}")
+        if self.iterations * self.real_rollouts > self.max_real_rollouts:
+            raise ConfigError(
+                f"iterations * real_rollouts = {self.iterations * self.real_rollouts} exceeds "
+                f"max_real_rollouts = {self.max_real_rollouts} (the real-rollout budget)"
+            )
+        if self.backend not in ("reps", "cmaes"):
+            raise ConfigError(f"setting backend must be 'reps' or 'cmaes', got {self.backend!r}")
+        if self.replay not in ("auto", "closed", "open"):
+            raise ConfigError(f"setting replay must be auto, closed or open, got {self.replay!r}")
+        if not self.epsilon > 0 or not self.eta_min > 0 or not 0 <= self.min_std < 1:
+            raise ConfigError("need epsilon > 0, eta_min > 0 and 0 <= min_std < 1")
+        if self.excitation is not None and self.excitation < 0:
+            raise ConfigError(f"setting excitation must be >= 0, got {self.excitation!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["knobs"] = None if self.knobs is None else list(self.knobs)
+        return d
+
+
+class SimOpt:
+    """One SimOpt run (see the module docstring).
+
+    Args:
+        env_id: the simulator.
+        spec: the starting (widest) spec, bound to the env.
+        target: where real rollouts come from.
+        out: the run folder (:mod:`domrand.guided.state`).
+        settings: see :class:`SimOptSettings`.
+        cfg: the trainer settings of every phase (steps are set per phase).
+        obs_weights: per-observation-dimension weights W (default: 1 / std of the real ones).
+        probe: a fixed closed-loop controller that runs the real rollouts (and their replays)
+            instead of the policy being trained, e.g. a scripted excitation controller for a task
+            a policy trained on a small budget does not yet act in (a pusher that never touches
+            the puck cannot reveal the puck's mass). Its noise is pre-drawn like the policy's.
+    """
+
+    def __init__(
+        self,
+        env_id: str,
+        spec: RandomizationSpec,
+        target: TargetDomain,
+        out: Path,
+        settings: SimOptSettings,
+        cfg: TrainConfig,
+        seed: int,
+        obs_weights: Sequence[float] | None = None,
+        probe: ControllerActor | None = None,
+    ) -> None:
+        from domrand.registry import knobs_for
+
+        require_tunable(spec, "SimOpt")
+        self.env_id, self.target, self.out, self.s, self.cfg = env_id, target, out, settings, cfg
+        self.seed = seed
+        self.probe = probe
+        self.obs_weights = None if obs_weights is None else tuple(float(w) for w in obs_weights)
+        self.knobs = settings.knobs if settings.knobs is not None else default_knobs(spec)
+        self.base_doc = doc_without(spec, self.knobs)
+        env_knobs = knobs_for(env_id)
+        self.integer = np.array([env_knobs[k].integer for k in self.knobs])
+        self.mean0, self.cov0 = knob_moments(spec, self.knobs)
+        self.std0 = np.sqrt(np.diag(self.cov0))
+        self.lo, self.hi = knob_box(spec, self.knobs, self.mean0, self.std0, env_knobs)
+        recorded = isinstance(target, RecordedTarget)
+        replay = (
+            settings.replay if settings.replay != "auto" else ("open" if recorded else "closed")
+        )
+        if replay == "closed" and recorded:
+            raise DomrandError(
+                "closed-loop replay runs SimOpt's own policy in simulation, so the real rollouts "
+                "must come from it too, which a recording cannot do (use replay: open)"
+            )
+        if not recorded and settings.train_steps == 0 and probe is None:
+            raise DomrandError(
+                "the real rollouts need a policy to run: train_steps must be > 0 (or pass a "
+                "probe controller)"
+            )
+        self.recorded = recorded
+        self.closed = replay == "closed"
+        pins = {}
+        if settings.sim_domain is not None:
+            from domrand.spec import load_domain
+
+            pins = load_domain(settings.sim_domain, env_knobs)
+        self.pins = pins
+
+    # ------------------------------------------------------------------ the distribution
+    def spec_of(self, mean: np.ndarray, cov: np.ndarray, note: str) -> RandomizationSpec:
+        """The starting spec with the tuned knobs drawn from N(mean, cov), clipped to the box."""
+        from domrand.registry import knobs_for
+
+        doc = {**self.base_doc, "description": f"SimOpt: {note}"}
+        params = dict(doc.get("parameters", {}))
+        groups = list(doc.get("correlated", []))
+        mean = np.clip(mean, self.lo, self.hi)
+        if len(self.knobs) == 1:  # a group needs two knobs: one knob is a clipped normal
+            params[self.knobs[0]] = {
+                "dist": "normal",
+                "mean": float(mean[0]),
+                "std": float(math.sqrt(cov[0, 0])),
+                "clip": [float(self.lo[0]), float(self.hi[0])],
+            }
+        else:
+            groups.append(
+                {
+                    "knobs": list(self.knobs),
+                    "dist": "mvnormal",
+                    "mean": [float(m) for m in mean],
+                    "cov": [[float(c) for c in row] for row in 0.5 * (cov + cov.T)],
+                    "clip": [[float(a), float(b)] for a, b in zip(self.lo, self.hi)],
+                }
+            )
+        doc["parameters"] = params
+        if groups:
+            doc["correlated"] = groups
+        return load_spec(doc, env=knobs_for(self.env_id))
+
+    def _floor(self, cov: np.ndarray) -> np.ndarray:
+        """Keep every knob's variance above (min_std * its starting std)^2."""
+        floor = (self.s.min_std * self.std0) ** 2
+        return cov + np.diag(np.maximum(floor - np.diag(cov), 0.0))
+
+    def _domains(self, x: np.ndarray) -> list[Domain]:
+        values = np.where(self.integer, np.round(x), x)
+        return [{k: float(v) for k, v in zip(self.knobs, row)} for row in values]
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> dict[str, Any]:
+        """Run (or continue) the loop; return the report."""
+        s, out = self.s, self.out
+        ck = Checkpointer(out, self._fresh_state)
+        state, budget, history = ck.state, ck.budget, ck.history
+        if not history:
+            spec0 = self.spec_of(self.mean0, self.cov0, "iteration 0 (moment-matched start)")
+            record_iteration(out, history, 0, spec0, self.knobs, budget)
+            ck.save()
+        replayer = Replayer(self.env_id, self.pins, s.sim_envs, 0 if self.closed else s.segment)
+        try:
+            while state["iteration"] < s.iterations:
+                k = state["iteration"]
+                mean, cov = np.array(state["mean"]), np.array(state["cov"])
+                spec_k = self.spec_of(mean, cov, f"iteration {k}")
+                # 1. train on P_phi_k (warm start from the previous phase)
+                if state["step"] == "train":
+                    if s.train_steps > 0:
+                        steps = s.train_steps if k == 0 else s.finetune_steps
+                        budget.train_steps += self._train(f"iter_{k}", spec_k, steps, state)
+                    state["step"] = "rollouts"
+                    ck.save()
+                actor = self._actor(state)
+                # 2. real rollouts, saved before they are used
+                if state["step"] == "rollouts":
+                    self._real_rollouts(k, actor, budget)
+                    state.update(step="update", update=0)
+                    ck.save()
+                folder = out / f"iter_{k}" / "real"
+                real = [Trajectory.load(folder / f"ep_{j}.npz") for j in range(s.real_rollouts)]
+                noises = [self._noise(k, j) for j in range(s.real_rollouts)]
+                disc = self._discrepancy(real)
+                # 3. phi updates reusing the real rollouts
+                while state["update"] < s.updates:
+                    u = state["update"]
+                    before = replayer.steps
+                    stats = self._update(state, k, u, real, noises, disc, replayer, actor)
+                    budget.sim_steps += replayer.steps - before
+                    state["update"] = u + 1
+                    state["last_update"] = stats
+                    ck.save()
+                # 4. record the new distribution
+                state.update(iteration=k + 1, step="train")
+                mean, cov = np.array(state["mean"]), np.array(state["cov"])
+                spec_next = self.spec_of(mean, cov, f"iteration {k + 1}")
+                record_iteration(
+                    out, history, k + 1, spec_next, self.knobs, budget, **state["last_update"]
+                )
+                ck.save()
+        finally:
+            replayer.close()
+        final = self.spec_of(np.array(state["mean"]), np.array(state["cov"]), "final")
+        if s.final_steps > 0 and s.train_steps > 0 and state.get("final") is None:
+            budget.train_steps += self._train("final", final, s.final_steps, state)
+            state["final"] = state["policy"]
+            ck.save()
+        return self._report(state, budget, final)
+
+    def _fresh_state(self) -> dict[str, Any]:
+        return {
+            "method": "simopt",
+            "knobs": list(self.knobs),
+            "iteration": 0,
+            "step": "train",
+            "update": 0,
+            "mean": self.mean0.tolist(),
+            "cov": self.cov0.tolist(),
+            "cma": None,
+            "policy": None,
+            "final": None,
+            "last_update": {},
+            "budget": Budget().to_dict(),
+            "history": [],
+        }
+
+    def _train(self, name: str, spec: RandomizationSpec, steps: int, state: dict[str, Any]) -> int:
+        previous = None if state["policy"] is None else self.out / state["policy"]
+        run_dir = self.out / "policy" / name
+        result = train_phase(
+            run_dir, self.cfg, spec, steps, init_from=previous, method="simopt", state=state
+        )
+        state["policy"] = f"policy/{name}"
+        return result.env_steps
+
+    def _actor(self, state: dict[str, Any]) -> Actor | ControllerActor | None:
+        """What runs the real rollouts (and, closed loop, their replays): ``None`` for a
+        recording."""
+        if self.recorded:
+            return None
+        if self.probe is not None:
+            return self.probe
+        from domrand.policies.checkpoint import load_policy
+
+        policy, _ = load_policy(self.out / state["policy"])
+        return Actor(policy, noise_std=self.s.excitation)
+
+    def _noise(self, k: int, j: int) -> np.ndarray | None:
+        """The pre-drawn action noise of real rollout j of iteration k (``None``: none)."""
+        if self.recorded or self.s.excitation == 0:
+            return None
+        act_dim = int(np.prod(self.target.action_space.shape))
+        ss = np.random.SeedSequence(self.seed, spawn_key=(_NOISE_STREAM, k, j))
+        return np.random.default_rng(ss).standard_normal((self.s.horizon, act_dim))
+
+    def _real_rollouts(
+        self, k: int, actor: Actor | ControllerActor | None, budget: Budget
+    ) -> list[Trajectory]:
+        trajs = []
+        for j in range(self.s.real_rollouts):
+            policy = EpisodePolicy(actor, self._noise(k, j)) if actor is not None else _Idle()
+            traj = self.target.rollout(policy, 1)[0]
+            if len(traj) > self.s.horizon:  # a recording may be longer than the horizon
+                traj = _cut(traj, self.s.horizon)
+            traj.save(self.out / f"iter_{k}" / "real" / f"ep_{j}.npz")
+            budget.real_rollouts += 1
+            budget.real_steps += len(traj)
+            trajs.append(traj)
+        return trajs
+
+    def _discrepancy(self, real: Sequence[Trajectory]) -> Discrepancy:
+        weights = self.obs_weights
+        if weights is None:
+            # W: each observation dimension in units of its spread over the real rollouts
+            std = np.concatenate([t.observations for t in real]).std(axis=0)
+            weights = tuple((1.0 / (std + 0.01 * std.mean() + 1e-12)).tolist())
+        s = self.s
+        return Discrepancy(s.w_l1, s.w_l2, s.smoothing, s.truncate, weights)
+
+    def _update(
+        self,
+        state: dict[str, Any],
+        k: int,
+        u: int,
+        real: Sequence[Trajectory],
+        noises: Sequence[np.ndarray | None],
+        disc: Discrepancy,
+        replayer: Replayer,
+        actor: Actor | ControllerActor | None,
+    ) -> dict[str, Any]:
+        """One phi update from ``samples`` simulated domains; returns its statistics."""
+        s, span = self.s, self.hi - self.lo
+        mean, cov = np.array(state["mean"]), np.array(state["cov"])
+        if s.backend == "cmaes":
+            if state["cma"] is None:
+                x0 = (mean - self.lo) / span
+                sigma0 = float(np.mean(np.sqrt(np.diag(cov)) / span))
+                es = CMA(x0, sigma0, seed=self.seed, popsize=s.samples)
+            else:
+                es = CMA.from_state(state["cma"])
+            x = self.lo + span * es.ask()
+        else:
+            ss = np.random.SeedSequence(self.seed, spawn_key=(_SAMPLE_STREAM, k, u))
+            z = np.random.default_rng(ss).standard_normal((s.samples, len(self.knobs)))
+            chol = np.linalg.cholesky(self._floor(cov))
+            x = np.clip(mean + z @ chol.T, self.lo, self.hi)  # what is simulated is what is fit
+        replay_actor = actor if self.closed else None  # open loop replays recorded actions
+        costs = replayer.costs(self._domains(x), real, disc, replay_actor, noises)
+        finite = np.isfinite(costs)
+        if not finite.any():
+            raise DomrandError("every simulated replay broke the simulator (physics faults)")
+        costs = np.where(finite, costs, 2.0 * costs[finite].max() + 1.0)
+        stats: dict[str, Any] = {
+            "cost_min": float(costs.min()),
+            "cost_median": float(np.median(costs)),
+            "faults": int((~finite).sum()),
+        }
+        if s.backend == "cmaes":
+            es.tell((x - self.lo) / span, costs.tolist())
+            new_mean, new_cov = self.lo + span * es.mean, es.cov * np.outer(span, span)
+            state["cma"] = es.state_dict()
+        else:
+            # REPS: weights exp(-c / eta) with eta from the dual (KL <= epsilon), then the
+            # weighted maximum-likelihood Gaussian of the samples.
+            fit = reps_update(x, costs, s.epsilon, s.eta_min)
+            new_mean, new_cov = fit.mean, fit.cov
+            stats.update(eta=fit.eta, kl=fit.kl)
+        state["mean"] = np.clip(new_mean, self.lo, self.hi).tolist()
+        state["cov"] = self._floor(0.5 * (new_cov + new_cov.T)).tolist()
+        return stats
+
+    def _report(
+        self, state: dict[str, Any], budget: Budget, final: RandomizationSpec
+    ) -> dict[str, Any]:
+        mean, cov = np.array(state["mean"]), np.array(state["cov"])
+        return {
+            "method": "simopt",
+            "env": self.env_id,
+            "knobs": {
+                k: {"mean": float(m), "std": float(math.sqrt(c))}
+                for k, m, c in zip(self.knobs, mean, np.diag(cov))
+            },
+            "replay": "closed" if self.closed else "open",
+            "backend": self.s.backend,
+            "budget": budget.to_dict(),
+            "spec": str(self.out / "spec.yaml"),
+            "policy": None if state["policy"] is None else str(self.out / state["policy"]),
+            "final_spec": final.to_dict(),
+        }
+
+
+class _Idle:
+    """The "policy" handed to a recording (which ignores it)."""
+
+    def reset(self) -> None:
+        return None
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        raise DomrandError("a recorded target does not run policies")
+
+
+def _cut(traj: Trajectory, steps: int) -> Trajectory:
+    return Trajectory(
+        traj.observations[: steps + 1],
+        traj.actions[:steps],
+        traj.rewards[:steps],
+        traj.timestamps[: steps + 1],
+        tuple(traj.infos[:steps]),
+    )
+
+
+# ---------------------------------------------------------------------- command line
+def run_cli(args: argparse.Namespace) -> int:
+    """``domrand guide simopt --env ID --spec FILE (--reality|--domain|--recorded) --out DIR``."""
+    from domrand.guided.guide_run import (
+        load_guide_settings,
+        prepare_out,
+        settings_from_dict,
+        write_report,
+    )
+    from domrand.guided.state import make_target, target_label
+    from domrand.policies.config import TrainConfig
+    from domrand.registry import knobs_for
+
+    method_doc, train_doc = load_guide_settings(args)
+    weights = method_doc.pop("obs_weights", None)
+    if weights is not None and (
+        not isinstance(weights, list)
+        or not all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights)
+    ):
+        raise ConfigError(f"setting obs_weights must be a list of numbers, got {weights!r}")
+    settings = settings_from_dict(SimOptSettings, method_doc, "")
+    cfg = TrainConfig.from_dict(
+        {**TrainConfig().to_dict(), **train_doc, "env": args.env, "seed": args.seed}, "train"
+    )
+    spec = load_spec(args.spec, env=knobs_for(args.env))
+    require_tunable(spec, "SimOpt")
+    label = target_label(args)
+    out = Path(args.out)
+    record = {
+        "method": "simopt",
+        "env": args.env,
+        "spec": spec.to_dict(),
+        "seed": args.seed,
+        "target": label,
+        "settings": {**settings.to_dict(), "obs_weights": weights},
+        "train": cfg.to_dict(),
+    }
+    state = load_state(out) if args.resume else None
+    used = 0 if state is None else int(state["budget"]["real_rollouts"])
+    ss = np.random.SeedSequence(args.seed, spawn_key=(_TARGET_STREAM, used))
+    target = make_target(
+        args, args.env, seed=int(ss.generate_state(1)[0]), max_steps=settings.horizon
+    )
+    if weights is not None and len(weights) != int(np.prod(target.observation_space.shape)):
+        raise ConfigError(
+            f"obs_weights has {len(weights)} entries for {target.observation_space.shape[0]} "
+            "observation dimensions"
+        )
+    run = SimOpt(args.env, spec, target, out, settings, cfg, args.seed, weights)
+    prepare_out(out, record, args.resume)
+    report = run.run()
+    report["target"] = label
+    write_report(out, report)
+    b = report["budget"]
+    knobs = ", ".join(f"{k} {v['mean']:.4g}+-{v['std']:.2g}" for k, v in report["knobs"].items())
+    print(
+        f"simopt on {args.env}: {knobs}; {b['real_rollouts']} real rollouts "
+        f"({b['real_steps']} steps), {b['sim_steps']} sim steps, {b['train_steps']} training "
+        f"steps, {b['wall_s']:.0f} s; wrote {out}/spec.yaml"
+    )
+    return 0
