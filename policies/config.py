@@ -72,8 +72,8 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 _bad(name, getattr(self, name), "an integer >= 1")
-        if self.seed < 0:
-            _bad("seed", self.seed, "an integer >= 0")
+        if not 0 <= self.seed < 2**63:
+            _bad("seed", self.seed, "an integer in [0, 2**63)")
         if self.torch_threads < 0:
             _bad("torch_threads", self.torch_threads, "0 (auto) or a positive integer")
         if self.vectorization not in ("sync", "async"):
@@ -183,6 +183,10 @@ def load_config(path: str | os.PathLike[str], base: TrainConfig | None = None) -
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{p}: not valid YAML{where}") from None
+    except (ValueError, TypeError, AttributeError, IndexError, RecursionError) as e:
+        # values the YAML constructors cannot build (bad dates, '!!float abc', huge ints, deep
+        # nesting) surface as plain Python errors from PyYAML
+        raise ConfigError(f"{p}: a value cannot be read ({e.__class__.__name__})") from None
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):

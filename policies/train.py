@@ -271,17 +271,26 @@ def train(
         recent: collections.deque[float] = collections.deque(maxlen=100)
         scaler = RewardScaler(cfg.num_envs, cfg.gamma)
         if payload is not None:
-            src = str(checkpoint_path(run_dir, payload["trainer"]["env_steps"]))
-            _check_payload(payload, cfg, net, src)
-            policy.load_state_dict(payload["model"])
-            optimizer.load_state_dict(payload["optimizer"])
-            generator.set_state(payload["rng"]["torch"])
-            t = payload["trainer"]
-            iteration, env_steps = int(t["iteration"]), int(t["env_steps"])
-            episodes_total, faults_total = int(t["episodes"]), int(t["faults"])
-            elapsed0 = float(t["elapsed"])
-            recent.extend(float(r) for r in t["recent_returns"])
-            scaler.load_state_dict(t["reward_scaler"])
+            src = str(latest_checkpoint(run_dir) or run_dir)
+            try:
+                _check_payload(payload, cfg, net, src)
+                policy.load_state_dict(payload["model"])
+                optimizer.load_state_dict(payload["optimizer"])
+                generator.set_state(payload["rng"]["torch"])
+                t = payload["trainer"]
+                iteration, env_steps = int(t["iteration"]), int(t["env_steps"])
+                episodes_total, faults_total = int(t["episodes"]), int(t["faults"])
+                elapsed0 = float(t["elapsed"])
+                recent.extend(float(r) for r in t["recent_returns"])
+                scaler.load_state_dict(t["reward_scaler"])
+            except CheckpointError:
+                raise
+            except (KeyError, TypeError, ValueError, RuntimeError) as e:
+                # a tampered or foreign checkpoint: missing sections, wrong shapes or counters
+                raise CheckpointError(
+                    f"{src}: checkpoint does not match this run ({e.__class__.__name__}: "
+                    f"{str(e).splitlines()[0][:120] if str(e) else 'missing data'})"
+                ) from None
             console.print(
                 f"resuming {run_dir} from step {env_steps} (iteration {iteration})", soft_wrap=True
             )

@@ -63,7 +63,7 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
             raise DomrandError(f"--set expects KEY=VALUE, got {item!r}")
         try:
             out[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError:
+        except (yaml.YAMLError, ValueError, TypeError, AttributeError, RecursionError):
             raise DomrandError(f"--set {key}: cannot parse value {value!r}") from None
     return out
 

@@ -2,7 +2,7 @@
 
 Missing files, bad numbers, unknown envs, output paths that cannot be written, corrupt or
 tampered run directories: never a traceback. Argument-syntax errors are argparse's (usage line,
-then ``error:``), also exit 2. Cases marked xfail are known gaps in files owned elsewhere.
+then ``error:``), also exit 2.
 """
 
 from __future__ import annotations
@@ -86,8 +86,6 @@ def _run(argv: list[str]) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-GAP = pytest.mark.xfail(reason="known gap, reported: see the case id", strict=False)
-
 #: (id, argv with {w} for the fixture folder, substrings of the error line)
 CASES: list[Any] = [
     ("knobs-unknown-env", ["knobs", "domrand/Nope"], ["unknown env", "did you mean"]),
@@ -162,17 +160,17 @@ CASES: list[Any] = [
     pytest.param(
         "train-config-bad-scalar", ["train", "--env", ENV, "--config", "{w}/bad_timestamp.yaml",
                                     "--out", "{w}/t"], ["bad_timestamp.yaml"],
-        marks=GAP, id="GAP-policies/config.py-load_config-lets-ValueError-escape",
+        id="train-config-bad-scalar",
     ),
     pytest.param(
         "train-config-deep", ["train", "--env", ENV, "--config", "{w}/deep.yaml",
                               "--out", "{w}/t"], ["deep.yaml"],
-        marks=GAP, id="GAP-policies/config.py-load_config-lets-RecursionError-escape",
+        id="train-config-deep",
     ),
     pytest.param(
         "guide-set-bad-scalar", ["guide", "cmaes", "--env", ENV, "--spec", SPEC, "--out",
                                  "{w}/g", "--set", "x=2024-13-45"], ["--set"],
-        marks=GAP, id="GAP-domrand/guided/cli.py-parse_overrides-lets-ValueError-escape",
+        id="guide-set-bad-scalar",
     ),
 ]  # fmt: skip
 
