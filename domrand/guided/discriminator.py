@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from domrand.errors import ConfigError
+from domrand.guided._threads import one_torch_thread
 
 __all__ = ["Discriminator", "DiscriminatorConfig", "transition_features"]
 
@@ -108,7 +109,8 @@ class Discriminator(nn.Module):
     @torch.no_grad()
     def probability(self, features: np.ndarray) -> np.ndarray:
         """D for each row: the probability that the transition came from a randomized env."""
-        return torch.sigmoid(self.logits(torch.as_tensor(features))).numpy()
+        with one_torch_thread():
+            return torch.sigmoid(self.logits(torch.as_tensor(features))).numpy()
 
     def reward(self, features: np.ndarray) -> float:
         """The particle reward of one trajectory: log(mean_t D) - log 0.5."""
@@ -118,6 +120,10 @@ class Discriminator(nn.Module):
         return math.log(max(mean_d, 1e-8)) - math.log(0.5)
 
     def fit(self, randomized: np.ndarray, reference: np.ndarray) -> dict[str, float]:
+        with one_torch_thread():
+            return self._fit(randomized, reference)
+
+    def _fit(self, randomized: np.ndarray, reference: np.ndarray) -> dict[str, float]:
         """``config.updates`` BCE minibatch steps: randomized rows are label 1, reference 0.
 
         Each minibatch draws ``batch_size / 2`` rows of each (with replacement), so the classes

@@ -4,12 +4,16 @@ For a sampled domain xi and a real trajectory tau_real, :class:`Replayer` simula
 
 * **closed loop** (the SimOpt setting): the *same* policy runs on the simulated observations, with
   the same pre-drawn action noise as the real rollout (:mod:`domrand.guided.actor`);
-* **open loop** (for recordings made by an unknown policy): the recorded actions are replayed,
-  restarting from the real state every ``segment`` steps (multiple shooting). Open-loop
-  predictions of an unstable system (a cart-pole) diverge within a second for any parameter error,
-  which leaves a cost landscape that is flat except in a needle around the truth; short segments
-  measure k-step prediction errors instead, which grow smoothly with the parameter error. (A
-  restart empties the actuator-latency queue, so segments are approximate under ``action.delay``.)
+* **open loop** (for recordings made by an unknown policy): the recorded actions are replayed.
+
+Either can restart the simulation from the real state every ``segment`` steps (multiple
+shooting; the policy then acts on the real state, and the prediction made just before is what is
+compared). Open-loop predictions of an unstable system (a cart-pole) diverge within a second for
+any parameter error, which leaves a cost landscape that is flat except in a needle around the
+truth; contact-rich pushing in pybullet is chaotic at the solver level (a 1e-9 m change of a
+puck's start moves the pusher by ~1e-3 m/s after one step). Short segments measure k-step
+prediction errors instead, which grow smoothly with the parameter error. (A restart empties the
+actuator-latency queue, so segments are approximate under ``action.delay``.)
 
 Either way the simulation starts from the real initial state (``reset(options={"state": o_0})``)
 and runs exactly as many steps as the real rollout, ignoring termination (a simulated pole that
@@ -40,7 +44,7 @@ class Replayer:
         env_id: the simulator.
         pins: knob values every simulation uses (other knobs run at their nominal values).
         num_envs: pool size (domains per lockstep batch).
-        segment: open loop only: restart from the real state every this many steps (0: never).
+        segment: restart from the real state every this many steps (0: never).
     """
 
     def __init__(
@@ -113,16 +117,18 @@ class Replayer:
         if actor is not None:
             actor.start(b, noise)
         for t in range(steps):
+            seen = obs[:, t]
+            if self.segment and t > 0 and t % self.segment == 0:
+                # multiple shooting: obs[:, t] keeps the prediction (it is what gets compared),
+                # the simulation restarts at the real state, and the policy acts on that state
+                for i, env in enumerate(envs):
+                    if ok[i]:
+                        env.reset(options={"domain": domains[i], "state": real.observations[t]})
+                seen = np.broadcast_to(real.observations[t], obs[:, t].shape)
             if actor is not None:
-                actions = actor.step(obs[:, t], rewards)
+                actions = actor.step(seen, rewards)
             else:
                 actions = np.broadcast_to(real.actions[t], (b, real.actions.shape[1]))
-                if self.segment and t > 0 and t % self.segment == 0:
-                    # multiple shooting: obs[:, t] keeps the prediction, the sim restarts at the
-                    # real state
-                    for i, env in enumerate(envs):
-                        if ok[i]:
-                            env.reset(options={"domain": domains[i], "state": real.observations[t]})
             for i, env in enumerate(envs):
                 if not ok[i]:  # a broken simulation only holds its last observation
                     obs[i, t + 1] = obs[i, t]

@@ -15,6 +15,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from domrand.guided._threads import one_torch_thread
 from domrand.spec import Domain, RandomizationSpec
 
 __all__ = ["PolicyRunner", "Trajectory"]
@@ -84,14 +85,15 @@ class PolicyRunner:
         policy.eval()
         out: list[Trajectory] = []
         try:
-            for start in range(0, len(domains), n):
-                batch = list(domains[start : start + n])
-                batch_seeds = list(seeds[start : start + n])
-                used = len(batch)
-                # Pad a short last batch with copies of its first entry (their results are dropped).
-                batch += [batch[0]] * (n - used)
-                batch_seeds += [batch_seeds[0]] * (n - used)
-                out += self._run_batch(policy, envs, batch, batch_seeds, max_steps)[:used]
+            with one_torch_thread():  # acting is batch-n matmuls, as in the trainer
+                for start in range(0, len(domains), n):
+                    batch = list(domains[start : start + n])
+                    batch_seeds = list(seeds[start : start + n])
+                    used = len(batch)
+                    # Pad a short last batch with copies of its first entry (results dropped).
+                    batch += [batch[0]] * (n - used)
+                    batch_seeds += [batch_seeds[0]] * (n - used)
+                    out += self._run_batch(policy, envs, batch, batch_seeds, max_steps)[:used]
         finally:
             policy.train(was_training)
         return out

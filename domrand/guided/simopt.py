@@ -82,7 +82,8 @@ class SimOptSettings:
     min_std: float = 0.02  #: floor of each knob's std, as a fraction of its starting std
     excitation: float | None = None  #: action noise std (half-ranges); None: the policy's own
     replay: str = "auto"  #: "closed" (same policy in sim), "open" (recorded actions), "auto"
-    segment: int = 20  #: open loop: restart from the real state every this many steps (0: never)
+    segment: int | None = None  #: replay restarts at the real state every N steps (0: never;
+    #: None: 20 open loop, never closed loop); see :mod:`domrand.guided.replay`
     w_l1: float = 0.5  #: published 0.5
     w_l2: float = 1.0  #: published 1.0
     smoothing: float = 5.0  #: Gaussian time smoothing sigma, steps (published 5)
@@ -91,7 +92,7 @@ class SimOptSettings:
     sim_envs: int = 16  #: simulated envs stepping in lockstep
 
     def __post_init__(self) -> None:
-        if self.segment < 0:
+        if self.segment is not None and self.segment < 0:
             raise ConfigError(f"setting segment must be >= 0, got {self.segment!r}")
         positive = ("iterations", "real_rollouts", "max_real_rollouts", "horizon", "updates")
         for name in (*positive, "sim_envs"):
@@ -238,7 +239,8 @@ class SimOpt:
             spec0 = self.spec_of(self.mean0, self.cov0, "iteration 0 (moment-matched start)")
             record_iteration(out, history, 0, spec0, self.knobs, budget)
             ck.save()
-        replayer = Replayer(self.env_id, self.pins, s.sim_envs, 0 if self.closed else s.segment)
+        segment = s.segment if s.segment is not None else (0 if self.closed else 20)
+        replayer = Replayer(self.env_id, self.pins, s.sim_envs, segment)
         try:
             while state["iteration"] < s.iterations:
                 k = state["iteration"]

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from domrand.errors import ConfigError
+from domrand.guided._threads import one_torch_thread
 from domrand.guided.svgd import svgd_direction
 
 __all__ = ["SVPG", "SVPGConfig"]
@@ -112,9 +113,12 @@ class SVPG:
         self.pending: dict[str, torch.Tensor] | None = None
 
     # ------------------------------------------------------------------ acting
-    @torch.no_grad()
     def propose(self) -> np.ndarray:
         """Move every particle ``rollout_len`` steps; return the visited points ``[n, T, dim]``."""
+        with one_torch_thread(), torch.no_grad():
+            return self._propose()
+
+    def _propose(self) -> np.ndarray:
         cfg, n, T = self.config, self.config.num_particles, self.config.rollout_len
         states = torch.zeros(n, T, self.dim, dtype=torch.float64)
         actions = torch.zeros(n, T, self.dim)
@@ -155,6 +159,10 @@ class SVPG:
 
     def update(self, rewards: np.ndarray) -> dict[str, float]:
         """One SVPG step from the rewards ``[n, T]`` of the points :meth:`propose` returned."""
+        with one_torch_thread():
+            return self._update(rewards)
+
+    def _update(self, rewards: np.ndarray) -> dict[str, float]:
         if self.pending is None:
             raise ConfigError("SVPG.update called without a proposal to score")
         cfg, n, T = self.config, self.config.num_particles, self.config.rollout_len
