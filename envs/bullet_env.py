@@ -192,7 +192,8 @@ class BulletEnv(gym.Env[np.ndarray, np.ndarray], ABC):
         """The image space in image mode, else the space the subclass assigned."""
         if self.obs_mode == "image":
             return self._image_space
-        assert self._state_space is not None, "subclass must set observation_space"
+        if self._state_space is None:
+            raise TypeError(f"{type(self).__name__} must set observation_space in __init__")
         return self._state_space
 
     @observation_space.setter
@@ -352,7 +353,8 @@ class BulletEnv(gym.Env[np.ndarray, np.ndarray], ABC):
             self._load()
             if self._visual is not None:
                 scene = self._visual_scene()
-                assert scene is not None
+                if scene is None:  # a subclass that renders must always describe its scene
+                    raise TypeError(f"{type(self).__name__}._visual_scene() returned None")
                 self._visual.reload(scene)  # textures and distractor pool went with the scene
             self._needs_reload = False
         for name, value in target.items():
@@ -440,7 +442,8 @@ class BulletEnv(gym.Env[np.ndarray, np.ndarray], ABC):
 
     def _image_observation(self, state: Sequence[float]) -> np.ndarray:
         """Image mode: the randomized render; ``obs.noise``/``obs.bias`` act in pixel units."""
-        assert self._visual is not None and self._visual_rng is not None
+        if self._visual is None or self._visual_rng is None:
+            raise RuntimeError("image observation requested before the visual scene was built")
         rng = self._visual_rng
         img = self._visual.render(rng)
         v = self._values
