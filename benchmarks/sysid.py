@@ -52,11 +52,14 @@ RESULTS = HERE / "results" / "sysid.json"
 _R = PusherEnv.puck_radius + PusherEnv.tip_radius
 
 
-def pusher_probe(obs: np.ndarray) -> np.ndarray:
-    """Line the tip up behind the puck (as seen from the goal), then push through it."""
+def pusher_probe(obs: np.ndarray, t: int) -> np.ndarray:
+    """Line the tip up behind the puck (as seen from the goal) and strike it toward the goal;
+    every 16 steps, back off for 6 so the puck coasts on its own (which shows its friction)."""
     tip, puck, goal = (np.asarray(obs[i : i + 2], dtype=np.float64) for i in (0, 4, 9))
     d = goal - puck
     u = d / max(float(np.linalg.norm(d)), 1e-9)
+    if t % 16 >= 10:
+        return -u  # back off along the push line
     perp = np.array([-u[1], u[0]])
     along, lateral = float((tip - puck) @ u), float((tip - puck) @ perp)
     if along < -0.5 * _R and abs(lateral) < 0.02:

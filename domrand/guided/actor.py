@@ -117,14 +117,15 @@ class ControllerActor:
     """A fixed controller with the :class:`Actor` interface, e.g. a scripted excitation probe.
 
     Args:
-        controller: maps one observation to one action (the same controller runs in every copy).
+        controller: ``controller(obs, t)`` maps one observation at step ``t`` of the episode to
+            one action (the same controller runs in every copy).
         noise_std: std of the pre-drawn noise added to each action (in action units).
         low, high: the action bounds the result is clipped to.
     """
 
     def __init__(
         self,
-        controller: Callable[[np.ndarray], np.ndarray],
+        controller: Callable[[np.ndarray, int], np.ndarray],
         noise_std: float,
         low: np.ndarray,
         high: np.ndarray,
@@ -139,7 +140,8 @@ class ControllerActor:
 
     def step(self, obs: np.ndarray, reward: np.ndarray | None) -> np.ndarray:
         rows = np.asarray(obs).reshape(self.B, -1)
-        action = np.stack([np.asarray(self.controller(o), np.float64).ravel() for o in rows])
+        act = self.controller
+        action = np.stack([np.asarray(act(o, self.t), np.float64).ravel() for o in rows])
         if self.noise is not None and self.t < self.noise.shape[-2]:
             action = action + self.std * self.noise[..., self.t, :]
         self.t += 1
