@@ -7,17 +7,22 @@ and its final Gaussian's mean is compared with the hidden values (relative error
 * **CartPole**, the full SimOpt loop: train a policy, run it on the reality with its own
   exploration noise (pre-drawn, so the simulated replays use the same noise: the excitation),
   REPS updates from closed-loop replays started at the real initial states, repeat.
-  Tuned: pole.mass, motor.gain, cart.friction, pole.damping. The cart mass is the known
-  reference: masses, motor gain and the friction forces can all be scaled by one factor without
-  changing the motion, so one of them must be known.
+  Tuned: pole.mass, motor.gain, cart.friction. The cart mass is the known reference: masses,
+  motor gain and the friction forces can all be scaled by one factor without changing the motion,
+  so one of them must be known. The hinge damping is left nominal: with the pole's inertia
+  scaling with its mass, damping enters the pole's motion only as damping / mass, and tuning both
+  finds that ratio but leaves each off by 20-40% (measured).
 * **Pusher**, a scripted excitation probe: a policy trained on a small budget rarely touches the
   puck, and an untouched puck reveals nothing about itself. The probe lines the tip up behind the
-  puck and pushes it toward the goal, with pre-drawn noise; SimOpt replays it closed loop.
+  puck and strikes it toward the goal, backing off for 6 of every 16 steps so the puck coasts on
+  its own (friction shows in how it stops), with pre-drawn noise; SimOpt replays it closed loop,
+  restarting the simulation at the real state every 10 steps (multiple shooting: see below).
   Tuned: puck.mass, puck.friction, pusher.kp (table friction is the reference: only the product
   of the two friction coefficients acts). The discrepancy weighs the tip and puck *positions*
   only (W = 10 per metre, 0 elsewhere): in contact-rich pushing, pybullet's velocities jump with
   the contact solver (a 1e-9 m change of the puck's start moves the tip's velocity by ~1e-3 m/s
-  after one step), so velocity terms bury the parameters' effect in solver noise.
+  after one step), so velocity terms bury the parameters' effect in solver noise, and long
+  replays drift apart for the same reason.
 
 Writes benchmarks/results/sysid.json and prints a Markdown table.
 Usage: python benchmarks/sysid.py [--envs cartpole pusher] [--seeds 0 1 2] [--quick]
@@ -79,7 +84,7 @@ def cases(quick: bool) -> dict[str, dict[str, Any]]:
             "env": "domrand/CartPole-v0",
             "reality": HERE / "realities" / "cartpole_sysid.yaml",
             "settings": SimOptSettings(
-                knobs=("pole.mass", "motor.gain", "cart.friction", "pole.damping"),
+                knobs=("pole.mass", "motor.gain", "cart.friction"),
                 iterations=iterations,
                 real_rollouts=3,
                 horizon=200,
@@ -103,6 +108,8 @@ def cases(quick: bool) -> dict[str, dict[str, Any]]:
                 train_steps=0,
                 updates=8,
                 samples=48,
+                segment=10,
+                epsilon=0.5,  # slower, steadier REPS steps: contact noise misleads early ones
             ),
             "probe": ControllerActor(pusher_probe, 0.3, -np.ones(2), np.ones(2)),
             "obs_weights": [10.0 if i in (0, 1, 4, 5) else 0.0 for i in range(15)],
@@ -171,6 +178,14 @@ def main() -> None:
             "train_steps": mine[0]["budget"]["train_steps"],
             "wall_s_mean": statistics.fmean(r["wall_s"] for r in mine),
         }
+    # envs not run now keep their last results
+    old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    for name, entry in old.get("summary", {}).items():
+        if name not in summary:
+            summary[name] = entry
+            runs += [r for r in old.get("runs", []) if r["case"] == name]
+    settings = {n: table[n]["settings"].to_dict() for n in args.envs}
+    settings.update({n: v for n, v in old.get("settings", {}).items() if n not in settings})
     doc = {
         "benchmark": "sysid",
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -182,7 +197,7 @@ def main() -> None:
         },
         "tier": "quick" if args.quick else "full",
         "seeds": args.seeds,
-        "settings": {n: table[n]["settings"].to_dict() for n in args.envs},
+        "settings": settings,
         "summary": summary,
         "runs": runs,
     }
@@ -192,7 +207,7 @@ def main() -> None:
           "| train steps | wall s |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|")
     for name, s in summary.items():
-        truth = runs[[r["case"] for r in runs].index(name)]["knobs"]
+        truth = next(r for r in runs if r["case"] == name)["knobs"]
         for k, e in s["relative_error"].items():
             print(f"| {name} | {k} | {truth[k]['truth']:.4g} | {100 * e['mean']:.1f}% / "
                   f"{100 * e['max']:.1f}% | {s['real_rollouts']} | {s['sim_steps_mean']:.0f} | "

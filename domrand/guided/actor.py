@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from domrand.errors import DomrandError
+from domrand.guided._threads import one_torch_thread
 
 if TYPE_CHECKING:
     from domrand.policies.networks import ActorCritic
@@ -79,14 +80,8 @@ class Actor:
         # One torch thread, as the trainer acts: these matmuls take microseconds, and extra
         # threads only add synchronization, which costs milliseconds once another process holds
         # a core. (The setting is process-wide, so it is restored.)
-        threads = torch.get_num_threads()
-        if threads != 1:
-            torch.set_num_threads(1)
-        try:
+        with one_torch_thread():
             return self._step(obs, reward)
-        finally:
-            if threads != 1:
-                torch.set_num_threads(threads)
 
     @torch.no_grad()
     def _step(self, obs: np.ndarray, reward: np.ndarray | None) -> np.ndarray:

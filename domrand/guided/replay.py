@@ -29,12 +29,13 @@ from typing import Any
 
 import numpy as np
 
+from domrand.errors import DomrandError
 from domrand.guided.actor import Actor, ControllerActor
 from domrand.guided.discrepancy import Discrepancy
 from domrand.spec import Domain
 from domrand.target import Trajectory
 
-__all__ = ["Replayer"]
+__all__ = ["IdlePolicy", "Replayer", "cut"]
 
 
 class Replayer:
@@ -139,3 +140,24 @@ class Replayer:
                 rewards[i] = r
                 ok[i] = not info.get("physics_fault", False)
         return [obs[i] if ok[i] else None for i in range(b)]
+
+
+class IdlePolicy:
+    """The "policy" handed to a recording (which ignores it)."""
+
+    def reset(self) -> None:
+        return None
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        raise DomrandError("a recorded target does not run policies")
+
+
+def cut(traj: Trajectory, steps: int) -> Trajectory:
+    """The first ``steps`` steps of ``traj``."""
+    return Trajectory(
+        traj.observations[: steps + 1],
+        traj.actions[:steps],
+        traj.rewards[:steps],
+        traj.timestamps[: steps + 1],
+        tuple(traj.infos[:steps]),
+    )

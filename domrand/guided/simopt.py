@@ -37,7 +37,7 @@ from domrand.errors import ConfigError, DomrandError
 from domrand.guided.actor import Actor, ControllerActor, EpisodePolicy
 from domrand.guided.cma_state import CMA
 from domrand.guided.discrepancy import Discrepancy
-from domrand.guided.replay import Replayer
+from domrand.guided.replay import IdlePolicy, Replayer, cut
 from domrand.guided.reps import reps_update
 from domrand.guided.state import (
     Budget,
@@ -340,10 +340,10 @@ class SimOpt:
     ) -> list[Trajectory]:
         trajs = []
         for j in range(self.s.real_rollouts):
-            policy = EpisodePolicy(actor, self._noise(k, j)) if actor is not None else _Idle()
+            policy = EpisodePolicy(actor, self._noise(k, j)) if actor is not None else IdlePolicy()
             traj = self.target.rollout(policy, 1)[0]
             if len(traj) > self.s.horizon:  # a recording may be longer than the horizon
-                traj = _cut(traj, self.s.horizon)
+                traj = cut(traj, self.s.horizon)
             traj.save(self.out / f"iter_{k}" / "real" / f"ep_{j}.npz")
             budget.real_rollouts += 1
             budget.real_steps += len(traj)
@@ -429,26 +429,6 @@ class SimOpt:
             "policy": None if state["policy"] is None else str(self.out / state["policy"]),
             "final_spec": final.to_dict(),
         }
-
-
-class _Idle:
-    """The "policy" handed to a recording (which ignores it)."""
-
-    def reset(self) -> None:
-        return None
-
-    def act(self, obs: np.ndarray) -> np.ndarray:
-        raise DomrandError("a recorded target does not run policies")
-
-
-def _cut(traj: Trajectory, steps: int) -> Trajectory:
-    return Trajectory(
-        traj.observations[: steps + 1],
-        traj.actions[:steps],
-        traj.rewards[:steps],
-        traj.timestamps[: steps + 1],
-        tuple(traj.infos[:steps]),
-    )
 
 
 # ---------------------------------------------------------------------- command line
