@@ -109,7 +109,6 @@ def cases(quick: bool) -> dict[str, dict[str, Any]]:
                 updates=8,
                 samples=48,
                 segment=10,
-                epsilon=0.5,  # slower, steadier REPS steps: contact noise misleads early ones
             ),
             "probe": ControllerActor(pusher_probe, 0.3, -np.ones(2), np.ones(2)),
             "obs_weights": [10.0 if i in (0, 1, 4, 5) else 0.0 for i in range(15)],

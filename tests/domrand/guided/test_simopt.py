@@ -151,3 +151,32 @@ def test_settings_are_checked() -> None:
         SimOpt(ENV, _spec(), target, Path("unused"), SimOptSettings(train_steps=0), TINY, 0)
     with pytest.raises(domrand.SpecError, match=r"did you mean 'pole\.mass'"):
         SimOpt(ENV, _spec(), target, Path("unused"), SimOptSettings(knobs=("pole.mas",)), TINY, 0)
+
+
+def test_a_probe_controller_replaces_the_policy(tmp_path: Path) -> None:
+    """A scripted controller runs the real rollouts and, closed loop, every replay (with
+    multiple shooting every 10 steps); no policy is trained."""
+    from domrand.guided.actor import ControllerActor
+
+    lqr = CartPoleLQR()
+    calls: list[int] = []
+
+    def probe(obs: np.ndarray, t: int) -> np.ndarray:
+        calls.append(t)
+        return lqr(obs)
+
+    actor = ControllerActor(probe, 0.5, np.array([-1.0]), np.array([1.0]))
+    settings = SimOptSettings(knobs=tuple(TRUTH), iterations=1, real_rollouts=2, horizon=60,
+                              train_steps=0, updates=4, samples=32, segment=10)  # fmt: skip
+    target = SimulatedTarget(ENV, domain=TRUTH, seed=2, max_steps=60)
+    report = SimOpt(ENV, _spec(), target, tmp_path, settings, TINY, 0, probe=actor).run()
+    assert report["replay"] == "closed" and report["policy"] is None
+    budget = report["budget"]
+    assert budget["real_rollouts"] == 2 and budget["train_steps"] == 0
+    assert len(calls) == budget["real_steps"] + budget["sim_steps"]
+    start = yaml.safe_load((tmp_path / "iter_0" / "spec.yaml").read_text())
+    mean0 = dict(zip(TRUTH, start["correlated"][0]["mean"]))
+    # the LQR holds the pole upright, so in 60 steps its mass barely shows; the cart's do
+    for knob in ("motor.gain", "cart.friction"):
+        truth = TRUTH[knob]
+        assert abs(report["knobs"][knob]["mean"] - truth) < 0.5 * abs(mean0[knob] - truth), knob
