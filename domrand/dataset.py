@@ -21,7 +21,6 @@ import io
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -29,6 +28,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from domrand.errors import DomrandError
+from domrand.fsutil import atomic_write_bytes
 
 __all__ = ["Sample", "Shard", "read_dataset", "read_manifest", "read_shards", "write_dataset"]
 
@@ -59,20 +59,6 @@ def _shard_name(k: int, suffix: str) -> str:
 def shard_seed(seed: int, k: int) -> int:
     """The reset seed of shard ``k``: depends on ``(seed, k)`` only, so shards are independent."""
     return int(np.random.SeedSequence([seed, k]).generate_state(1, np.uint32)[0])
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _label_of(info: Mapping[str, Any]) -> tuple[str, np.ndarray]:
@@ -190,7 +176,7 @@ def _open_output(out: Path, manifest: dict[str, Any]) -> None:
     except OSError as e:  # a parent is a file, no permission...
         raise DomrandError(f"cannot create output directory {out}: {e.strerror}") from None
     text = json.dumps(manifest, indent=2, allow_nan=False) + "\n"
-    _atomic_write_bytes(path, text.encode("utf-8"))
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _write_shard(
@@ -214,8 +200,8 @@ def _write_shard(
     save = np.savez_compressed if compress else np.savez
     save(buf, images=np.stack(images), labels=np.stack(labels))
     # The .jsonl goes first: a shard counts as complete once its .npz exists.
-    _atomic_write_bytes(out / _shard_name(k, ".jsonl"), ("\n".join(lines) + "\n").encode())
-    _atomic_write_bytes(out / _shard_name(k, ".npz"), buf.getvalue())
+    atomic_write_bytes(out / _shard_name(k, ".jsonl"), ("\n".join(lines) + "\n").encode())
+    atomic_write_bytes(out / _shard_name(k, ".npz"), buf.getvalue())
 
 
 class _progress_bar:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from domrand.errors import DomrandError
+from domrand.fsutil import atomic_write_bytes
 
 __all__ = ["parse_grid", "render_grid", "write_png"]
 
@@ -89,9 +90,8 @@ def write_png(image: np.ndarray, path: str | os.PathLike[str]) -> Path:
         raise DomrandError(f"output must be a .png file, got {str(p)!r}")
     if not p.parent.is_dir():
         raise DomrandError(f"output folder {str(p.parent)!r} does not exist")
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp.png")
-    ok = cv2.imwrite(str(tmp), np.ascontiguousarray(image[:, :, ::-1]))
+    ok, png = cv2.imencode(".png", np.ascontiguousarray(image[:, :, ::-1]))
     if not ok:
-        raise DomrandError(f"could not write {str(p)!r}")
-    os.replace(tmp, p)
+        raise DomrandError(f"could not encode {str(p)!r}")
+    atomic_write_bytes(p, png.tobytes())
     return p

@@ -6,16 +6,15 @@ alias bombs. Every failure is a ``SpecFileError`` or ``SpecSyntaxError`` naming 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from domrand.errors import SpecFileError, SpecSyntaxError
+from domrand.fsutil import atomic_write_text
 
 __all__ = ["MAX_SPEC_BYTES", "atomic_write_text", "dump_mapping", "read_mapping"]
 
@@ -229,19 +228,3 @@ def dump_mapping(data: dict[str, Any], path: str | os.PathLike[str]) -> None:
     else:
         text = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
     atomic_write_text(p, text)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a file so a crash leaves either the old or the new content, never a torn one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise

@@ -18,6 +18,7 @@ at the first step, or when the system has no reward signal): what RL^2 policies 
 from __future__ import annotations
 
 import inspect
+import io
 import json
 import math
 import os
@@ -32,6 +33,7 @@ import gymnasium as gym
 import numpy as np
 
 from domrand.errors import DomrandError
+from domrand.fsutil import atomic_write_bytes
 
 __all__ = [
     "Policy",
@@ -109,18 +111,17 @@ class Trajectory:
         ``actions`` ``[T, d_act]``, ``rewards`` ``[T]``, ``timestamps`` ``[T+1]`` (float64), and
         ``meta``, a JSON string ``{"format": 1, "infos": [...]}``. Atomic."""
         p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
         meta = json.dumps({"format": TRAJECTORY_FORMAT, "infos": [dict(i) for i in self.infos]})
-        tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp.npz")
+        buf = io.BytesIO()
         np.savez(
-            tmp,
+            buf,
             observations=self.observations,
             actions=self.actions,
             rewards=self.rewards,
             timestamps=self.timestamps,
             meta=np.array(meta),
         )
-        os.replace(tmp, p)
+        atomic_write_bytes(p, buf.getvalue())
         return p
 
     @classmethod

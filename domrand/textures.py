@@ -25,6 +25,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from domrand.fsutil import atomic_write_bytes
+
 __all__ = [
     "DEFAULT_COUNT",
     "DEFAULT_SIZE",
@@ -121,10 +123,10 @@ def _cache_root() -> Path:
 
 def _write_png(path: Path, rgb: np.ndarray) -> None:
     """Write atomically: concurrent processes (vector env workers) may fill the same cache."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
-    if not cv2.imwrite(str(tmp), np.ascontiguousarray(rgb[:, :, ::-1])):
-        raise OSError(f"could not write texture file {tmp}")
-    os.replace(tmp, path)
+    ok, png = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]))
+    if not ok:
+        raise OSError(f"could not encode texture file {path}")
+    atomic_write_bytes(path, png.tobytes())
 
 
 def bank_files(bank: TextureBank, repair: bool = False) -> tuple[str, ...]:

@@ -50,7 +50,6 @@ import io
 import json
 import math
 import os
-import tempfile
 import warnings
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
@@ -63,6 +62,7 @@ from torch import nn
 
 from domrand import __version__
 from domrand.errors import CheckpointError
+from domrand.fsutil import atomic_write_bytes
 from domrand.policies.deploy import (
     ACTION,
     C_IN,
@@ -321,22 +321,9 @@ def _verify(
 # ---------------------------------------------------------------------- writers
 def _atomic_write(path: Path, data: bytes) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as e:  # a parent is a file, no permission...
+        atomic_write_bytes(path, data)
+    except OSError as e:  # a parent is a file, the output is a directory, the disk is full...
         raise CheckpointError(f"cannot write {path}: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(e, OSError):  # the output is a directory, the disk is full...
-            raise CheckpointError(f"cannot write {path}: {e.strerror or e}") from None
-        raise
 
 
 def _prepare(policy: ActorCritic) -> ActorCritic:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,8 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+from domrand.fsutil import atomic_write_text
 
 __all__ = ["COLUMNS", "MetricsWriter", "ProgressReporter"]
 
@@ -89,10 +90,9 @@ class MetricsWriter:
                     keep.append(row)
             except (ValueError, IndexError):
                 continue  # a line cut short by the kill
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".metrics.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            csv.writer(f).writerows(keep)
-        os.replace(tmp, self.path)
+        buf = io.StringIO(newline="")
+        csv.writer(buf).writerows(keep)
+        atomic_write_text(self.path, buf.getvalue())
 
     def write(self, row: dict[str, Any]) -> None:
         self._csv.writerow([_fmt(row.get(c)) for c in COLUMNS])

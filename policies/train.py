@@ -20,7 +20,6 @@ from __future__ import annotations
 import collections
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ import yaml
 from rich.console import Console
 
 from domrand.errors import CheckpointError, DomrandError
+from domrand.fsutil import atomic_write_text
 from domrand.guided.base import Guide, SpecSource
 from domrand.policies.buffer import RewardScaler, Rollout, compute_gae, make_sequences
 from domrand.policies.checkpoint import (
@@ -98,13 +98,6 @@ def _segment_seeds(seed: int, iteration: int, n: int) -> list[int]:
     return [int(s.generate_state(1, np.uint32)[0]) for s in ss.spawn(n)]
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def _threads(cfg: TrainConfig) -> tuple[int, int]:
     """Torch threads ``(acting, update)``; measured on 2 cores (benchmarks/train_throughput.py).
 
@@ -139,11 +132,11 @@ def _prepare_run_dir(
             (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise DomrandError(f"cannot create run directory {str(run_dir)!r}: {e}") from None
-        _write_atomic(cfg_path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        atomic_write_text(cfg_path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
         if spec is not None:
             spec.save(run_dir / "spec.yaml")
         else:
-            _write_atomic(run_dir / "spec.yaml", "# no randomization: nominal dynamics\n")
+            atomic_write_text(run_dir / "spec.yaml", "# no randomization: nominal dynamics\n")
         return None
     if not cfg_path.exists():
         raise CheckpointError(f"nothing to resume in {str(run_dir)!r} (no config.yaml)")
@@ -168,7 +161,7 @@ def _prepare_run_dir(
         raise CheckpointError(
             f"cannot resume {str(run_dir)!r}: its spec.yaml differs from the spec given now"
         )
-    _write_atomic(cfg_path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    atomic_write_text(cfg_path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     remove_stale_temporaries(run_dir)
     latest = latest_checkpoint(run_dir)
     return None if latest is None else load_checkpoint(latest)

@@ -240,7 +240,7 @@ class ActiveDRGuide(Guide):
         """
         import yaml
 
-        from domrand.guided.guide_run import write_text_atomic
+        from domrand.fsutil import atomic_write_text
 
         out = self.out_dir
         if out is None:
@@ -262,10 +262,10 @@ class ActiveDRGuide(Guide):
         )
         tmp.replace(out / "particles.npz")
         text = yaml.safe_dump(self.current_spec_dict(), sort_keys=False)
-        write_text_atomic(out / "spec_latest.yaml", text)
-        write_text_atomic(out / "spec.yaml", text)  # the name every guide's latest spec has
+        atomic_write_text(out / "spec_latest.yaml", text)
+        atomic_write_text(out / "spec.yaml", text)  # the name every guide's latest spec has
         if snapshot or (self.rounds and self.rounds % self.settings.spec_every == 0):
-            write_text_atomic(out / "specs" / f"spec_{self.last_round_steps:09d}.yaml", text)
+            atomic_write_text(out / "specs" / f"spec_{self.last_round_steps:09d}.yaml", text)
 
     def close(self) -> None:
         self._randomized.close()

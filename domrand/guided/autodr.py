@@ -222,7 +222,7 @@ class AutoDRGuide(Guide):
         """``ranges.csv`` (from the saved history) and ``spec_latest.yaml`` (+ a snapshot)."""
         import yaml
 
-        from domrand.guided.guide_run import write_text_atomic
+        from domrand.fsutil import atomic_write_text
 
         out = self.out_dir
         if out is None:
@@ -232,13 +232,13 @@ class AutoDRGuide(Guide):
             writer = csv.DictWriter(buf, fieldnames=list(self.history[0]))
             writer.writeheader()
             writer.writerows(self.history)
-        write_text_atomic(out / "ranges.csv", buf.getvalue())
+        atomic_write_text(out / "ranges.csv", buf.getvalue())
         text = yaml.safe_dump(self.spec_dict(), sort_keys=False)
-        write_text_atomic(out / "spec_latest.yaml", text)
-        write_text_atomic(out / "spec.yaml", text)  # the name every guide's latest spec has
+        atomic_write_text(out / "spec_latest.yaml", text)
+        atomic_write_text(out / "spec.yaml", text)  # the name every guide's latest spec has
         if snapshot and self.history:
             steps = self.history[-1]["env_steps"]
-            write_text_atomic(out / "specs" / f"spec_{steps:09d}.yaml", text)
+            atomic_write_text(out / "specs" / f"spec_{steps:09d}.yaml", text)
 
     def spec_dict(self) -> dict[str, Any]:
         """The current training distribution as a spec document."""

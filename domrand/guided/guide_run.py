@@ -22,8 +22,6 @@ import argparse
 import dataclasses
 import json
 import math
-import os
-import tempfile
 import types
 import typing
 from collections.abc import Mapping
@@ -33,6 +31,7 @@ from typing import Any
 import yaml
 
 from domrand.errors import CheckpointError, ConfigError, DomrandError, did_you_mean
+from domrand.fsutil import atomic_write_text
 from domrand.guided.cli import parse_overrides
 from domrand.spec import Domain, RandomizationSpec
 
@@ -42,17 +41,7 @@ __all__ = [
     "prepare_out",
     "settings_from_dict",
     "target_of",
-    "write_text_atomic",
 ]
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and a rename (never half-written)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def _set_dotted(doc: dict[str, Any], key: str, value: Any) -> None:
@@ -176,7 +165,7 @@ def prepare_out(out: Path, record: dict[str, Any], resume: bool) -> None:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise DomrandError(f"cannot create output directory {str(out)!r}: {e}") from None
-        write_text_atomic(path, text)
+        atomic_write_text(path, text)
         return
     if not path.exists():
         raise CheckpointError(f"nothing to resume in {str(out)!r} (no guide.yaml)")
@@ -214,4 +203,4 @@ def evaluate_final(
 
 
 def write_report(out: Path, report: dict[str, Any]) -> None:
-    write_text_atomic(out / "report.json", json.dumps(report, indent=2, default=float) + "\n")
+    atomic_write_text(out / "report.json", json.dumps(report, indent=2, default=float) + "\n")

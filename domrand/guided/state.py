@@ -25,7 +25,6 @@ import csv
 import io
 import json
 import math
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -43,8 +42,8 @@ from domrand.errors import (
     UnknownKnobError,
     did_you_mean,
 )
+from domrand.fsutil import atomic_write_bytes, atomic_write_text
 from domrand.guided.base import Guide
-from domrand.guided.guide_run import write_text_atomic
 from domrand.spec import RandomizationSpec
 from domrand.target import RecordedTarget, SimulatedTarget, TargetDomain
 
@@ -94,7 +93,7 @@ class Budget:
 # ---------------------------------------------------------------------- state file
 def save_state(out: Path, state: Mapping[str, Any]) -> None:
     """Write ``OUT/state.json`` atomically (a kill leaves the previous complete state)."""
-    write_text_atomic(out / STATE_FILE, json.dumps(state, indent=1) + "\n")
+    atomic_write_text(out / STATE_FILE, json.dumps(state, indent=1) + "\n")
 
 
 def load_state(out: Path) -> dict[str, Any] | None:
@@ -185,7 +184,7 @@ def _write_csv(path: Path, history: list[dict[str, Any]]) -> None:
             + [v for k in knob_names for v in h["knobs"].get(k, ["", ""])]
             + [h["phi"].get(n, "") for n in phi_names]
         )
-    write_text_atomic(path, buf.getvalue())
+    atomic_write_text(path, buf.getvalue())
 
 
 def plot_history(history: list[dict[str, Any]], path: Path) -> None:
@@ -214,10 +213,10 @@ def plot_history(history: list[dict[str, Any]], path: Path) -> None:
         ax.axis("off")
     fig.suptitle("randomization distribution per iteration (mean +- std)")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp, dpi=90)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
     plt.close(fig)
-    os.replace(tmp, path)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def default_knobs(spec: RandomizationSpec) -> tuple[str, ...]:
