@@ -26,7 +26,6 @@ steps per round; rollouts are cut at ``rollout_steps``.
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -346,36 +345,19 @@ def run_cli(args: argparse.Namespace) -> int:
     """``domrand guide adr --env ID --spec FILE --out DIR [--reality NAME] [...]``."""
     from domrand.guided.guide_run import (
         evaluate_final,
-        load_guide_settings,
         prepare_out,
-        settings_from_dict,
+        setup_guide,
+        summarize_run,
         target_of,
         write_report,
     )
     from domrand.policies.checkpoint import load_policy
-    from domrand.policies.config import TrainConfig
     from domrand.policies.train import train
-    from domrand.registry import knobs_for
-    from domrand.spec import load_spec
 
-    method_doc, train_doc = load_guide_settings(args)
-    settings = settings_from_dict(ActiveDRSettings, method_doc, "")
-    cfg = TrainConfig.from_dict(
-        {**TrainConfig().to_dict(), **train_doc, "env": args.env, "seed": args.seed}, "train"
-    )
-    knobs = knobs_for(args.env)
-    spec = load_spec(args.spec, env=knobs)
+    run = setup_guide(args, "adr", ActiveDRSettings)
+    settings, cfg, spec, out, record = run.settings, run.cfg, run.spec, run.out, run.record
     target = target_of(args, "adr")
-    out = Path(args.out)
-    record = {
-        "method": "adr",
-        "env": args.env,
-        "spec": spec.to_dict(),
-        "seed": args.seed,
-        "target": None if target is None else target[0],
-        "settings": settings.to_dict(),
-        "train": cfg.to_dict(),
-    }
+    record["target"] = None if target is None else target[0]
     guide = ActiveDRGuide(args.env, spec, settings, args.seed, out_dir=out)  # no side effects
     prepare_out(out, record, args.resume)
     try:
@@ -396,8 +378,7 @@ def run_cli(args: argparse.Namespace) -> int:
         "returns": scores,
     }
     write_report(out, report)
-    ranges = ", ".join(f"{k} {a:.3g}..{b:.3g}" for k, (a, b) in report["explored_ranges"].items())
-    rets = ", ".join(f"{k} {v['mean']:.1f}" for k, v in scores.items() if not math.isnan(v["mean"]))
+    ranges, rets = summarize_run(report, scores)
     print(
         f"adr on {args.env}: {result.env_steps} training + {guide.guide_env_steps} guide env "
         f"steps, {guide.rounds} rounds; explored {ranges}; return {rets}; wrote {out}"

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -310,35 +309,19 @@ def run_cli(args: argparse.Namespace) -> int:
     """``domrand guide autodr --env ID --spec FILE --out DIR [--set t_low=...] [...]``."""
     from domrand.guided.guide_run import (
         evaluate_final,
-        load_guide_settings,
         prepare_out,
-        settings_from_dict,
+        setup_guide,
+        summarize_run,
         target_of,
         write_report,
     )
     from domrand.policies.checkpoint import load_policy
-    from domrand.policies.config import TrainConfig
     from domrand.policies.train import train
-    from domrand.registry import knobs_for
-    from domrand.spec import load_spec
 
-    method_doc, train_doc = load_guide_settings(args)
-    settings = settings_from_dict(AutoDRSettings, method_doc, "")
-    cfg = TrainConfig.from_dict(
-        {**TrainConfig().to_dict(), **train_doc, "env": args.env, "seed": args.seed}, "train"
-    )
-    spec = load_spec(args.spec, env=knobs_for(args.env))
+    run = setup_guide(args, "autodr", AutoDRSettings)
+    settings, cfg, spec, out, record = run.settings, run.cfg, run.spec, run.out, run.record
     target = target_of(args, "autodr")
-    out = Path(args.out)
-    record = {
-        "method": "autodr",
-        "env": args.env,
-        "spec": spec.to_dict(),
-        "seed": args.seed,
-        "target": None if target is None else target[0],
-        "settings": settings.to_dict(),
-        "train": cfg.to_dict(),
-    }
+    record["target"] = None if target is None else target[0]
     guide = AutoDRGuide(args.env, spec, settings, args.seed, out_dir=out)  # no side effects
     prepare_out(out, record, args.resume)
     result = train(cfg, out / "policy", guide=guide, resume=args.resume, progress=False)
@@ -359,8 +342,7 @@ def run_cli(args: argparse.Namespace) -> int:
         "returns": scores,
     }
     write_report(out, report)
-    ranges = ", ".join(f"{k} {a:.3g}..{b:.3g}" for k, (a, b) in report["explored_ranges"].items())
-    rets = ", ".join(f"{k} {v['mean']:.1f}" for k, v in scores.items() if not math.isnan(v["mean"]))
+    ranges, rets = summarize_run(report, scores)
     print(
         f"autodr on {args.env}: {result.env_steps} training env steps, {guide.evaluations} "
         f"boundary episodes, {guide.state.updates} boundary moves; ranges {ranges}; "

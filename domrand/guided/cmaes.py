@@ -407,34 +407,13 @@ class StrategyOptimization(_Search):
 # ---------------------------------------------------------------------- command line
 def run_cli(args: argparse.Namespace) -> int:
     """``domrand guide cmaes --env ID --spec FILE (--reality|--domain) --out DIR``."""
-    from domrand.guided.guide_run import (
-        load_guide_settings,
-        prepare_out,
-        settings_from_dict,
-        write_report,
-    )
+    from domrand.guided.guide_run import prepare_out, setup_guide, write_report
     from domrand.guided.state import load_state, make_target, target_label
-    from domrand.policies.config import TrainConfig
-    from domrand.registry import knobs_for
 
-    method_doc, train_doc = load_guide_settings(args)
-    settings = settings_from_dict(CMAESSettings, method_doc, "")
-    cfg = TrainConfig.from_dict(
-        {**TrainConfig().to_dict(), **train_doc, "env": args.env, "seed": args.seed}, "train"
-    )
-    spec = load_spec(args.spec, env=knobs_for(args.env))
+    run = setup_guide(args, "cmaes", CMAESSettings)
+    settings, cfg, spec, out, record = run.settings, run.cfg, run.spec, run.out, run.record
     require_tunable(spec, "CMA-ES")
-    label = target_label(args)
-    out = Path(args.out)
-    record = {
-        "method": "cmaes",
-        "env": args.env,
-        "spec": spec.to_dict(),
-        "seed": args.seed,
-        "target": label,
-        "settings": settings.to_dict(),
-        "train": cfg.to_dict(),
-    }
+    label = record["target"] = target_label(args)
     state = load_state(out) if args.resume else None
     used = 0 if state is None else int(state["budget"]["real_rollouts"])
     ss = np.random.SeedSequence(args.seed, spawn_key=(_TARGET_STREAM, used))

@@ -36,10 +36,13 @@ from domrand.guided.cli import parse_overrides
 from domrand.spec import Domain, RandomizationSpec
 
 __all__ = [
+    "GuideSetup",
     "evaluate_final",
     "load_guide_settings",
     "prepare_out",
     "settings_from_dict",
+    "setup_guide",
+    "summarize_run",
     "target_of",
 ]
 
@@ -128,6 +131,64 @@ def settings_from_dict(cls: type, doc: Mapping[str, Any], section: str) -> Any:
         if isinstance(e, ConfigError):
             raise
         raise ConfigError(f"{section or 'settings'}: {e}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class GuideSetup:
+    """What every ``domrand guide METHOD`` run starts from: validated settings, the trainer
+    config, the spec, the output folder and the record written to ``guide.yaml``."""
+
+    settings: Any
+    cfg: Any  #: domrand.policies.config.TrainConfig
+    spec: RandomizationSpec
+    out: Path
+    record: dict[str, Any]
+
+
+def setup_guide(
+    args: argparse.Namespace,
+    method: str,
+    settings_cls: type,
+    *,
+    method_doc: dict[str, Any] | None = None,
+    extra_settings: Mapping[str, Any] | None = None,
+) -> GuideSetup:
+    """Parse ``--config``/``--set`` into ``settings_cls`` and the trainer config, load the spec.
+
+    The record's ``target`` starts as ``None``; the caller sets it once it has checked the
+    target options (each method reports its own errors in its own order).
+
+    Args:
+        method_doc: the method section when the caller already read and edited it.
+        extra_settings: settings kept outside ``settings_cls`` but recorded with it.
+    """
+    from domrand.policies.config import TrainConfig
+    from domrand.registry import knobs_for
+    from domrand.spec import load_spec
+
+    doc, train_doc = load_guide_settings(args)
+    settings = settings_from_dict(settings_cls, doc if method_doc is None else method_doc, "")
+    cfg = TrainConfig.from_dict(
+        {**TrainConfig().to_dict(), **train_doc, "env": args.env, "seed": args.seed}, "train"
+    )
+    spec = load_spec(args.spec, env=knobs_for(args.env))
+    record = {
+        "method": method,
+        "env": args.env,
+        "spec": spec.to_dict(),
+        "seed": args.seed,
+        "target": None,
+        "settings": {**settings.to_dict(), **(extra_settings or {})},
+        "train": cfg.to_dict(),
+    }
+    return GuideSetup(settings, cfg, spec, Path(args.out), record)
+
+
+def summarize_run(report: Mapping[str, Any], scores: Mapping[str, Any]) -> tuple[str, str]:
+    """``(explored ranges, returns)`` of an adr/autodr report as short text for the CLI line."""
+    ranges = ", ".join(f"{k} {a:.3g}..{b:.3g}" for k, (a, b) in report["explored_ranges"].items())
+    rets = ", ".join(f"{k} {v['mean']:.1f}" for k, v in scores.items() if not math.isnan(v["mean"]))
+    return ranges, rets
 
 
 def target_of(args: argparse.Namespace, method: str) -> tuple[str, Domain] | None:

@@ -440,37 +440,30 @@ def run_cli(args: argparse.Namespace) -> int:
     from domrand.guided.guide_run import (
         load_guide_settings,
         prepare_out,
-        settings_from_dict,
+        setup_guide,
         write_report,
     )
     from domrand.guided.state import make_target, target_label
-    from domrand.policies.config import TrainConfig
-    from domrand.registry import knobs_for
 
-    method_doc, train_doc = load_guide_settings(args)
+    method_doc, _ = load_guide_settings(args)
     weights = method_doc.pop("obs_weights", None)
     if weights is not None and (
         not isinstance(weights, list)
         or not all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights)
     ):
         raise ConfigError(f"setting obs_weights must be a list of numbers, got {weights!r}")
-    settings = settings_from_dict(SimOptSettings, method_doc, "")
-    cfg = TrainConfig.from_dict(
-        {**TrainConfig().to_dict(), **train_doc, "env": args.env, "seed": args.seed}, "train"
+    setup = setup_guide(
+        args,
+        "simopt",
+        SimOptSettings,
+        method_doc=method_doc,
+        extra_settings={"obs_weights": weights},
     )
-    spec = load_spec(args.spec, env=knobs_for(args.env))
+    settings, cfg, spec, out, record = (
+        setup.settings, setup.cfg, setup.spec, setup.out, setup.record
+    )  # fmt: skip
     require_tunable(spec, "SimOpt")
-    label = target_label(args)
-    out = Path(args.out)
-    record = {
-        "method": "simopt",
-        "env": args.env,
-        "spec": spec.to_dict(),
-        "seed": args.seed,
-        "target": label,
-        "settings": {**settings.to_dict(), "obs_weights": weights},
-        "train": cfg.to_dict(),
-    }
+    label = record["target"] = target_label(args)
     state = load_state(out) if args.resume else None
     used = 0 if state is None else int(state["budget"]["real_rollouts"])
     ss = np.random.SeedSequence(args.seed, spawn_key=(_TARGET_STREAM, used))
