@@ -17,7 +17,7 @@ import numpy as np
 
 from domrand.distributions import Distribution, MultivariateNormal
 from domrand.errors import SpecError
-from domrand.spec_parse import Every, Mode
+from domrand.spec_model import Every, Mode
 
 if TYPE_CHECKING:
     from domrand.knobs import KnobSet

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -25,6 +23,8 @@ from domrand.distributions import (
     Uniform,
 )
 from domrand.errors import SpecKeyError, SpecTypeError, SpecValueError, did_you_mean
+from domrand.spec_checks import MAX_EXACT_INT, Ctx
+from domrand.spec_model import Every, Group, Mode, Param
 
 __all__ = ["DIST_KEYS", "Every", "Group", "Mode", "Param", "parse_document"]
 
@@ -40,207 +40,9 @@ DIST_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "choice": (("values",), ("weights",)),
 }
 GROUP_KEYS = ("knobs", "dist", "mean", "cov", "clip", "mode", "every")
-#: Integers up to this magnitude stay ints in a choice (exact as floats); larger ones become floats.
-_MAX_EXACT_INT = 2**53
 
 
-class Mode(str, Enum):
-    """How a sample x becomes a knob value: x, x * nominal, or x + nominal."""
-
-    ABSOLUTE = "absolute"
-    SCALE = "scale"
-    OFFSET = "offset"
-
-    def apply(self, x: float, nominal: float) -> float:
-        if self is Mode.SCALE:
-            return x * nominal
-        if self is Mode.OFFSET:
-            return x + nominal
-        return x
-
-    def invert(self, value: float, nominal: float) -> float:
-        """Value space -> distribution space (``nominal`` must be nonzero for SCALE)."""
-        if self is Mode.SCALE:
-            return value / nominal
-        if self is Mode.OFFSET:
-            return value - nominal
-        return value
-
-
-@dataclass(frozen=True)
-class Every:
-    """Re-draw period: 0 means once per episode, N >= 1 every N control steps."""
-
-    period: int = 0
-
-    @property
-    def per_episode(self) -> bool:
-        return self.period == 0
-
-    def to_yaml(self) -> str | int:
-        if self.period == 0:
-            return "episode"
-        return "step" if self.period == 1 else self.period
-
-
-@dataclass(frozen=True)
-class Param:
-    """One knob's randomization: a distribution, a mode and a re-draw period."""
-
-    knob: str
-    dist: Distribution
-    mode: Mode = Mode.ABSOLUTE
-    every: Every = Every()
-
-    def to_yaml(self) -> Any:
-        if (
-            isinstance(self.dist, Constant)
-            and self.mode is Mode.ABSOLUTE
-            and self.every.per_episode
-        ):
-            return self.dist.value
-        d = self.dist.to_dict()
-        if self.mode is not Mode.ABSOLUTE:
-            d["mode"] = self.mode.value
-        if not self.every.per_episode:
-            d["every"] = self.every.to_yaml()
-        return d
-
-
-@dataclass(frozen=True)
-class Group:
-    """Several knobs drawn jointly from one multivariate distribution (e.g. SimOpt's Gaussian)."""
-
-    knobs: tuple[str, ...]
-    dist: MultivariateNormal
-    mode: Mode = Mode.ABSOLUTE
-    every: Every = Every()
-
-    def to_yaml(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"knobs": list(self.knobs)}
-        d.update(self.dist.to_dict())
-        if self.mode is not Mode.ABSOLUTE:
-            d["mode"] = self.mode.value
-        if not self.every.per_episode:
-            d["every"] = self.every.to_yaml()
-        return d
-
-
-def _yaml_number_hint(v: Any) -> str:
-    """YAML 1.1 reads ``1e-3`` (no dot) as text: say how to write the number instead."""
-    if not isinstance(v, str):
-        return ""
-    try:
-        x = float(v)
-    except ValueError:
-        return ""
-    if not math.isfinite(x):
-        return ""
-    mantissa, e, exponent = repr(x).partition("e")
-    if e:  # YAML 1.1 floats need a dot in the mantissa and a sign in the exponent
-        mantissa += "" if "." in mantissa else ".0"
-        exponent = exponent if exponent[0] in "+-" else "+" + exponent
-    return f" (YAML reads {v} as text: write {mantissa}{e}{exponent})"
-
-
-class _Ctx:
-    """Carries the file name so every error names it."""
-
-    def __init__(self, file: str) -> None:
-        self.file = file
-
-    def number(self, v: Any, path: str) -> float:
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise SpecTypeError(
-                "expected a number",
-                file=self.file,
-                path=path,
-                value=v,
-                allowed="a finite int or float" + _yaml_number_hint(v),
-            )
-        try:
-            f = float(v)
-        except OverflowError:  # an int beyond the float range (YAML and JSON allow them)
-            f = math.inf
-        if not math.isfinite(f):
-            raise SpecValueError(
-                "number is not finite",
-                file=self.file,
-                path=path,
-                value=v,
-                allowed="a finite int or float",
-            )
-        return f
-
-    def pair(self, v: Any, path: str) -> tuple[float, float]:
-        if not isinstance(v, (list, tuple)) or len(v) != 2:
-            raise SpecTypeError(
-                "expected a [low, high] pair",
-                file=self.file,
-                path=path,
-                value=v,
-                allowed="a list of two numbers",
-            )
-        lo = self.number(v[0], f"{path}[0]")
-        hi = self.number(v[1], f"{path}[1]")
-        if lo > hi:
-            raise SpecValueError(
-                "low > high", file=self.file, path=path, value=v, allowed="low <= high"
-            )
-        return lo, hi
-
-    def keys(self, d: Mapping[str, Any], allowed: tuple[str, ...], path: str) -> None:
-        for k in d:
-            if not isinstance(k, str) or k not in allowed:
-                raise SpecKeyError(
-                    f"unknown key {k!r}{did_you_mean(str(k), allowed)}",
-                    file=self.file,
-                    path=f"{path}.{k}" if path else str(k),
-                    show_value=False,
-                    allowed=", ".join(allowed),
-                )
-
-    def require(self, d: Mapping[str, Any], keys: tuple[str, ...], path: str, what: str) -> None:
-        for k in keys:
-            if k not in d:
-                raise SpecKeyError(
-                    f"missing key {k!r} for {what}",
-                    file=self.file,
-                    path=path,
-                    show_value=False,
-                    allowed=f"{what} needs {', '.join(keys)}",
-                )
-
-    def mode(self, v: Any, path: str) -> Mode:
-        try:
-            return Mode(v)
-        except ValueError:
-            allowed = [m.value for m in Mode]
-            raise SpecValueError(
-                f"unknown mode{did_you_mean(str(v), allowed)}",
-                file=self.file,
-                path=path,
-                value=v,
-                allowed=", ".join(allowed),
-            ) from None
-
-    def every(self, v: Any, path: str) -> Every:
-        if v == "episode":
-            return Every(0)
-        if v == "step":
-            return Every(1)
-        if isinstance(v, int) and not isinstance(v, bool) and v >= 1:
-            return Every(v)
-        raise SpecValueError(
-            "bad re-draw period",
-            file=self.file,
-            path=path,
-            value=v,
-            allowed="'episode', 'step', or an integer N >= 1",
-        )
-
-
-def _parse_dist(ctx: _Ctx, name: Any, d: Mapping[str, Any], path: str) -> Distribution:
+def _parse_dist(ctx: Ctx, name: Any, d: Mapping[str, Any], path: str) -> Distribution:
     if not isinstance(name, str) or name not in DIST_KEYS:
         raise SpecValueError(
             f"unknown distribution{did_you_mean(str(name), DIST_KEYS)}",
@@ -334,7 +136,7 @@ def _parse_dist(ctx: _Ctx, name: Any, d: Mapping[str, Any], path: str) -> Distri
     # Whole numbers stay ints so integer knobs (latency in steps) read naturally when saved.
     vals = tuple(
         v
-        if isinstance(v, int) and not isinstance(v, bool) and abs(v) <= _MAX_EXACT_INT
+        if isinstance(v, int) and not isinstance(v, bool) and abs(v) <= MAX_EXACT_INT
         else ctx.number(v, f"{path}.values[{i}]")
         for i, v in enumerate(values)
     )
@@ -361,7 +163,7 @@ def _parse_dist(ctx: _Ctx, name: Any, d: Mapping[str, Any], path: str) -> Distri
     return Choice(vals, weights)
 
 
-def _parse_param(ctx: _Ctx, knob: str, v: Any) -> Param:
+def _parse_param(ctx: Ctx, knob: str, v: Any) -> Param:
     path = f"parameters.{knob}"
     if isinstance(v, bool) or (not isinstance(v, (int, float, Mapping))):
         raise SpecTypeError(
@@ -387,7 +189,7 @@ def _parse_param(ctx: _Ctx, knob: str, v: Any) -> Param:
     return Param(knob, dist, mode, every)
 
 
-def _parse_group(ctx: _Ctx, i: int, g: Any) -> Group:
+def _parse_group(ctx: Ctx, i: int, g: Any) -> Group:
     path = f"correlated[{i}]"
     if not isinstance(g, Mapping):
         raise SpecTypeError(
@@ -508,7 +310,7 @@ def parse_document(
 
     Returns ``(env, description, params, groups)``.
     """
-    ctx = _Ctx(file)
+    ctx = Ctx(file)
     if not isinstance(doc, Mapping):
         raise SpecTypeError(
             "top level must be a mapping",
