@@ -90,8 +90,10 @@ def cmd_spec_validate(args: argparse.Namespace) -> int:
     spec = load_spec(args.file, env=args.env)
     kind = "domain file" if spec.is_domain else "spec"
     bound = f" for {spec.env or args.env}" if (spec.env or args.env) else " (not bound to an env)"
-    # Names from the file are text, not rich markup ("[/x]" as a knob name would raise).
-    table = Table(title=escape(f"{args.file}: valid {kind}{bound}"))
+    # The verdict is one plain line (never wrapped, so scripts can grep it); names from the
+    # file are text, not rich markup ("[/x]" as a knob name would raise).
+    print(f"{args.file}: valid {kind}{bound}")
+    table = Table()
     for col in ("knob", "distribution", "mode", "every", "value range"):
         table.add_column(col)
     for p in spec.parameters:
