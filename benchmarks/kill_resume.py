@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import platform
 import re
@@ -294,8 +295,12 @@ def kill_loop(
     rng: np.random.Generator,
     startup_share: float = 0.2,
     log: Any = print,
+    timing: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     """The reference run, ``kills`` SIGKILLs at random moments, a final resume; all checks.
+
+    ``timing``: ``(start-up s, mean s between writes)`` when the caller already made the
+    reference run in ``work / f"{name}_ref"`` (the test does it in-process, to save a start-up).
 
     A kill lands in start-up with probability ``startup_share`` (uniform over the reference
     run's time to its first write: imports, env construction, loading checkpoints); otherwise
@@ -305,21 +310,24 @@ def kill_loop(
     checkpoint and state writes), relative to the process's own progress whatever the load.
     """
     ref, out = work / f"{name}_ref", work / f"{name}_killed"
-    t0 = time.time()
-    proc = _launch(argv_for(name, setup, work, ref), work / f"{name}_ref.log")
-    t_first, writes = None, 0
-    last = t0 - 1.0
-    while proc.poll() is None:
-        t = newest_mtime(ref)
-        if t > last:
-            last, writes = t, writes + 1
-            t_first = t_first or time.time() - t0
-        time.sleep(0.01)
-    t_ref = time.time() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"{name} reference run failed (see {work / f'{name}_ref.log'})")
-    t_first = t_first or t_ref
-    gap = (t_ref - t_first) / max(writes - 1, 1)
+    if timing is None:
+        t0 = time.time()
+        proc = _launch(argv_for(name, setup, work, ref), work / f"{name}_ref.log")
+        t_first, writes = None, 0
+        last = t0 - 1.0
+        while proc.poll() is None:
+            t = newest_mtime(ref)
+            if t > last:
+                last, writes = t, writes + 1
+                t_first = t_first or time.time() - t0
+            time.sleep(0.01)
+        t_ref = time.time() - t0
+        if proc.returncode != 0:
+            raise RuntimeError(f"{name} reference run failed (see {work / f'{name}_ref.log'})")
+        t_first = t_first or t_ref
+        gap = (t_ref - t_first) / max(writes - 1, 1)
+    else:  # the caller made the reference run in ``ref`` and knows its timing
+        (t_first, gap), t_ref, writes = timing, math.nan, 0
     log(
         f"{name}: reference run {t_ref:.1f} s, first write after {t_first:.1f} s, {writes} "
         f"writes, {gap:.2f} s apart on average"
