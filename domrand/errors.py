@@ -23,6 +23,7 @@ __all__ = [
     "SpecSyntaxError",
     "SpecTypeError",
     "SpecValueError",
+    "StorageError",
     "UnknownKnobError",
     "did_you_mean",
 ]
@@ -59,6 +60,15 @@ class KnobError(DomrandError, ValueError):
 
 class CheckpointError(DomrandError):
     """A checkpoint or exported artifact is missing, corrupt or does not match."""
+
+
+class StorageError(DomrandError, OSError):
+    """A file could not be written (disk full, no permission, ...); the previous version of the
+    file is left as it was. ``errno`` is the operating system's error number."""
+
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno  # type: ignore[misc]
 
 
 class ConfigError(DomrandError, ValueError):

@@ -14,7 +14,6 @@ Run directory layout: ``RUN_DIR/checkpoints/step_<N>.pt`` (the last few kept).
 
 from __future__ import annotations
 
-import contextlib
 import io
 import math
 import os
@@ -25,8 +24,8 @@ from typing import Any
 
 import torch
 
-from domrand.errors import CheckpointError, ConfigError
-from domrand.fsutil import atomic_write_bytes
+from domrand.errors import CheckpointError, ConfigError, StorageError
+from domrand.fsutil import atomic_write_bytes, remove_temporaries
 from domrand.policies.networks import ActorCritic, NetConfig, build_policy
 
 __all__ = [
@@ -143,21 +142,36 @@ def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> Pa
 
     A reader (or a resume after ``kill -9``) sees either the previous file or the complete new
     one, never a partial write.
+
+    Raises:
+        StorageError: the write failed (e.g. the disk is full); the message names the newest
+            checkpoint still on disk, which is intact.
     """
     path = Path(path)
     buf = io.BytesIO()
     torch.save(payload, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    try:
+        atomic_write_bytes(path, buf.getvalue())
+    except StorageError as e:
+        reason = os.strerror(e.errno) if e.errno else str(e)
+        previous = (
+            latest_checkpoint(path.parent.parent) if path.parent.name == "checkpoints" else None
+        )
+        keep = (
+            f"the last checkpoint {str(previous)!r} is intact and --resume continues from it"
+            if previous is not None
+            else "no earlier checkpoint exists"
+        )
+        raise StorageError(
+            f"cannot write checkpoint {str(path)!r}: {reason}; {keep}", e.errno
+        ) from None
     return path
 
 
 def remove_stale_temporaries(run_dir: str | os.PathLike[str]) -> None:
-    """Delete temporary files a killed save left behind."""
-    folder = Path(run_dir) / "checkpoints"
-    if folder.is_dir():
-        for p in folder.glob(".step_*.tmp"):
-            with contextlib.suppress(OSError):
-                p.unlink()
+    """Delete temporary files killed writes left behind (checkpoints, metrics, configs)."""
+    if Path(run_dir).is_dir():
+        remove_temporaries(run_dir)
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from domrand.errors import StorageError
 from domrand.fsutil import atomic_write_text
 
 __all__ = ["COLUMNS", "MetricsWriter", "ProgressReporter"]
@@ -68,7 +69,7 @@ class MetricsWriter:
         if resume_step is not None and self.path.exists():
             self._truncate(resume_step)
         else:
-            self.path.write_text(",".join(COLUMNS) + "\n", encoding="utf-8")
+            atomic_write_text(self.path, ",".join(COLUMNS) + "\n")
         self._file = self.path.open("a", encoding="utf-8", newline="")
         self._csv = csv.writer(self._file)
         self.tb: Any = None
@@ -95,8 +96,13 @@ class MetricsWriter:
         atomic_write_text(self.path, buf.getvalue())
 
     def write(self, row: dict[str, Any]) -> None:
-        self._csv.writerow([_fmt(row.get(c)) for c in COLUMNS])
-        self._file.flush()
+        try:
+            self._csv.writerow([_fmt(row.get(c)) for c in COLUMNS])
+            self._file.flush()
+        except OSError as e:  # disk full, ...: one clear error (the checkpoints are unaffected)
+            raise StorageError(
+                f"cannot append to {str(self.path)!r}: {e.strerror or type(e).__name__}", e.errno
+            ) from None
         if self.tb is not None:
             step = int(row["env_steps"])
             for key in COLUMNS[2:]:

@@ -132,11 +132,13 @@ def _prepare_run_dir(
             (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise DomrandError(f"cannot create run directory {str(run_dir)!r}: {e}") from None
-        atomic_write_text(cfg_path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        # spec.yaml first: config.yaml marks a run that --resume can continue (a kill between
+        # the two must not leave a run whose spec.yaml is missing)
         if spec is not None:
             spec.save(run_dir / "spec.yaml")
         else:
             atomic_write_text(run_dir / "spec.yaml", "# no randomization: nominal dynamics\n")
+        atomic_write_text(cfg_path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
         return None
     if not cfg_path.exists():
         raise CheckpointError(f"nothing to resume in {str(run_dir)!r} (no config.yaml)")

@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 
 from domrand.errors import CheckpointError, ConfigError, DomrandError, did_you_mean
-from domrand.fsutil import atomic_write_text
+from domrand.fsutil import atomic_write_text, remove_temporaries
 from domrand.guided.cli import parse_overrides
 from domrand.spec import Domain, RandomizationSpec
 
@@ -230,6 +230,7 @@ def prepare_out(out: Path, record: dict[str, Any], resume: bool) -> None:
         return
     if not path.exists():
         raise CheckpointError(f"nothing to resume in {str(out)!r} (no guide.yaml)")
+    remove_temporaries(out)  # what writes a kill interrupted left behind
     saved = yaml.safe_load(path.read_text(encoding="utf-8"))
     # Compare through YAML so tuples/lists and int/float spellings match as they were saved.
     now = yaml.safe_load(text)
