@@ -7,6 +7,7 @@ import multiprocessing as mp
 import os
 import pickle
 import signal
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -33,8 +34,16 @@ def _dumps(obj: Any) -> bytes:
         return bytes(cloudpickle.dumps(obj))
 
 
+#: the main process's ends of every worker's pipe; a forked worker closes its copies, so that
+#: when the main process dies (even by SIGKILL) each worker reads EOF and exits
+_PARENT_ENDS: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
 def _worker_main(conn: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    for end in list(_PARENT_ENDS):
+        with contextlib.suppress(OSError):
+            end.close()
     host = WorkerHost()
     try:
         while True:
@@ -63,6 +72,7 @@ def _worker_main(conn: Any) -> None:
 class _ProcessHandle(WorkerHandle):
     def __init__(self, ctx: Any) -> None:
         parent, child = ctx.Pipe(duplex=True)
+        _PARENT_ENDS.add(parent)  # closed in the worker (it inherits it when forked)
         self.proc = ctx.Process(target=_worker_main, args=(child,), daemon=True)
         self.proc.start()
         child.close()  # only the worker holds its end: its death reads as EOF here
