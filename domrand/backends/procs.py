@@ -13,7 +13,7 @@ from typing import Any
 
 from domrand.backends.base import Backend, BackendError, WorkerDied, WorkerHandle, WorkerHost
 
-__all__ = ["SubprocessBackend"]
+__all__ = ["ConnectionHandle", "SubprocessBackend", "serve"]
 
 
 def _dumps(obj: Any) -> bytes:
@@ -44,7 +44,11 @@ def _worker_main(conn: Any) -> None:
     for end in list(_PARENT_ENDS):
         with contextlib.suppress(OSError):
             end.close()
-    host = WorkerHost()
+    serve(conn, WorkerHost())
+
+
+def serve(conn: Any, host: WorkerHost) -> None:
+    """The worker loop: run each call that arrives on ``conn`` until ``None`` or EOF."""
     try:
         while True:
             try:
@@ -69,15 +73,11 @@ def _worker_main(conn: Any) -> None:
         conn.close()
 
 
-class _ProcessHandle(WorkerHandle):
-    def __init__(self, ctx: Any) -> None:
-        parent, child = ctx.Pipe(duplex=True)
-        _PARENT_ENDS.add(parent)  # closed in the worker (it inherits it when forked)
-        self.proc = ctx.Process(target=_worker_main, args=(child,), daemon=True)
-        self.proc.start()
-        child.close()  # only the worker holds its end: its death reads as EOF here
-        self.conn = parent
-        self.pid = self.proc.pid
+class ConnectionHandle(WorkerHandle):
+    """A worker at the other end of a ``multiprocessing`` connection (pipe or socket)."""
+
+    conn: Any
+    pid: int
 
     def send(self, fn: Callable[..., Any], *args: Any) -> None:
         data = _dumps((fn, args))
@@ -94,6 +94,17 @@ class _ProcessHandle(WorkerHandle):
         if status == "err":
             raise value
         return value
+
+
+class _ProcessHandle(ConnectionHandle):
+    def __init__(self, ctx: Any) -> None:
+        parent, child = ctx.Pipe(duplex=True)
+        _PARENT_ENDS.add(parent)  # closed in the worker (it inherits it when forked)
+        self.proc = ctx.Process(target=_worker_main, args=(child,), daemon=True)
+        self.proc.start()
+        child.close()  # only the worker holds its end: its death reads as EOF here
+        self.conn = parent
+        self.pid = self.proc.pid
 
     def kill(self) -> None:
         if self.proc.is_alive():
