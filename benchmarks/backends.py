@@ -31,6 +31,7 @@ import torch
 
 import domrand
 from domrand.backends import BackendConfig, open_backend
+from domrand.backends.base import ping
 from domrand.backends.vector import _step
 from domrand.guided.rollouts import PolicyRunner
 from domrand.policies.config import TrainConfig
@@ -40,10 +41,6 @@ from domrand.policies.train import net_config_for
 RESULTS = Path(__file__).parent / "results"
 LAN_GBIT = 10.0  #: assumed node-to-node bandwidth (Gbit/s) for the estimate
 LAN_RTT_MS = 0.2  #: assumed extra network round trip per remote call (ms)
-
-
-def _noop(host: Any) -> int:
-    return 0
 
 
 def lockstep(backend: Any, env_id: str, n_envs: int, steps: int) -> float:
@@ -96,7 +93,7 @@ def round_trip_ms(backend: Any, calls: int = 300) -> float:
     times = []
     for _ in range(calls):
         t0 = time.perf_counter()
-        handle.call(_noop)
+        handle.call(ping)
         times.append(time.perf_counter() - t0)
     return 1e3 * statistics.median(times)
 
@@ -125,7 +122,7 @@ def message_sizes(env_id: str, n_envs: int, workers: int, policy: Any) -> dict[s
         "step_request_bytes": len(dumps((_step, ("k", actions)))),
         "step_reply_bytes": len(dumps(("ok", reply))),
         "guide_chunk_request_bytes": len(
-            dumps((_noop, ("runner-key", env_id, None, 4, policy, 50, runner_chunk)))
+            dumps((ping, ("runner-key", env_id, None, 4, policy, 50, runner_chunk)))
         ),
         "guide_chunk_reply_bytes_50_steps": len(dumps(("ok", (trajs, 200)))),
         "policy_bytes": len(dumps(policy)),

@@ -29,6 +29,7 @@ __all__ = [
     "WorkerDied",
     "WorkerHandle",
     "WorkerHost",
+    "ping",
 ]
 
 BACKENDS = ("local", "subprocess", "ray")
@@ -102,6 +103,11 @@ class WorkerHost:
             if callable(close):
                 close()
         self.resources.clear()
+
+
+def ping(host: WorkerHost) -> int:
+    """An empty call (its worker's pid): for health checks and round-trip measurements."""
+    return host.pid()
 
 
 def _quiet_torch() -> None:

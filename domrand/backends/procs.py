@@ -55,11 +55,11 @@ def serve(conn: Any, host: WorkerHost) -> None:
                 msg = conn.recv_bytes()
             except (EOFError, OSError):
                 break
-            call = pickle.loads(msg)
-            if call is None:
-                break
-            fn, args = call
             try:
+                call = pickle.loads(msg)
+                if call is None:
+                    break
+                fn, args = call
                 reply = ("ok", host.run(fn, args))
                 data = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
             except BaseException as e:  # sent back and re-raised in the main process
