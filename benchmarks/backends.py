@@ -122,7 +122,7 @@ def message_sizes(env_id: str, n_envs: int, workers: int, policy: Any) -> dict[s
         "step_request_bytes": len(dumps((_step, ("k", actions)))),
         "step_reply_bytes": len(dumps(("ok", reply))),
         "guide_chunk_request_bytes": len(
-            dumps((ping, ("runner-key", env_id, None, 4, policy, 50, runner_chunk)))
+            dumps((ping, ("broadcast-key", ping, "runner-key", env_id, None, 4, 50, runner_chunk)))
         ),
         "guide_chunk_reply_bytes_50_steps": len(dumps(("ok", (trajs, 200)))),
         "policy_bytes": len(dumps(policy)),
@@ -146,13 +146,33 @@ def policy_step_ms(policy: Any, batch: int) -> float:
     return 1e3 * (time.perf_counter() - t0) / 50
 
 
-def scale_out(rate1: float, guide1: float, rtt: dict[str, float], sizes: dict[str, int],
-              act_ms: dict[int, float], cores: int) -> dict[str, Any]:  # fmt: skip
+def learner_s_per_step(env_id: str, env_rate: float) -> tuple[float, float]:
+    """``(train env-steps/s, learner seconds per env step)`` of the default CartPole run (LSTM
+    64, 8 envs x 128 steps, 10 epochs) on the local backend: the acting and PPO update the
+    driver does for every env step, whatever the backend."""
+    import tempfile
+
+    from domrand.policies.train import train
+
+    cfg = TrainConfig(env=env_id, backend="local", total_steps=8192, checkpoint_every=10**9)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = train(cfg, Path(tmp) / "run", progress=False)
+    return result.steps_per_s, max(1.0 / result.steps_per_s - 1.0 / env_rate, 1e-9)
+
+
+def scale_out(
+    rate1: float,
+    guide1: float,
+    rtt: dict[str, float],
+    sizes: dict[str, int],
+    act_ms: dict[int, float],
+    cores: int,
+    learner_s: float,
+) -> dict[str, Any]:
     """What 10 and 100 nodes of ``cores`` workers would give, from the measured numbers."""
     out: dict[str, Any] = {"assumptions": {
         "cores_per_node": cores, "lan_gbit_s": LAN_GBIT, "extra_network_rtt_ms": LAN_RTT_MS,
         "envs_per_worker": 8}}  # fmt: skip
-    ray_call_s = (rtt["ray"] + LAN_RTT_MS) / 1e3
     bw = LAN_GBIT * 1e9 / 8
     for nodes in (10, 100):
         workers = nodes * cores
@@ -169,13 +189,20 @@ def scale_out(rate1: float, guide1: float, rtt: dict[str, float], sizes: dict[st
         lock = n_envs / step_s
         parts = {"worker block": block_s, "driver fan-out": fanout_s, "driver acting": act_s,
                  "network": net_s}  # fmt: skip
-        # guide batches: independent chunks; the driver pickles the policy into every chunk
+        # training: the one learner (acting + PPO update, measured per env step) caps it
+        learner_cap = 1.0 / learner_s
+        # guide batches: independent chunks of 4 envs x 50 steps, 8 chunks per worker per batch;
+        # the driver sends the policy once to every worker, then one small request per chunk
         chunk_steps = 4 * 50
         chunk_s = chunk_steps / guide1
-        send_s = sizes["guide_chunk_request_bytes"] / bw + ray_call_s
-        guide = min(workers * chunk_steps / chunk_s, chunk_steps / send_s)
-        guide_bottleneck = "workers" if workers * chunk_steps / chunk_s < chunk_steps / send_s \
-            else "driver dispatch (one pickled policy per chunk)"
+        batch_steps = 8 * workers * chunk_steps
+        compute_s = 8 * chunk_s
+        policy_s = workers * sizes["policy_bytes"] / bw
+        dispatch_s = 8 * workers * (sizes["guide_chunk_request_bytes"] / bw + rtt["ray"] / 1e3)
+        guide = batch_steps / (max(compute_s, dispatch_s) + policy_s + LAN_RTT_MS / 1e3)
+        gparts = {"workers": compute_s, "driver dispatch": dispatch_s,
+                  "policy broadcast through the driver's NIC": policy_s}  # fmt: skip
+        guide_bottleneck = max(gparts, key=gparts.get)  # type: ignore[arg-type]
         out[f"{nodes}_nodes"] = {
             "workers": workers,
             "lockstep_envs": n_envs,
@@ -183,8 +210,12 @@ def scale_out(rate1: float, guide1: float, rtt: dict[str, float], sizes: dict[st
             "lockstep_ideal_env_steps_per_s": round(workers * rate1),
             "lockstep_step_ms_parts": {k: round(1e3 * v, 2) for k, v in parts.items()},
             "lockstep_bottleneck": max(parts, key=parts.get),  # type: ignore[arg-type]
+            "training_env_steps_per_s": round(min(lock, learner_cap)),
+            "training_bottleneck": "the single learner (PPO update on the driver)"
+            if learner_cap < lock else "lockstep stepping",
             "guide_env_steps_per_s": round(guide),
             "guide_ideal_env_steps_per_s": round(workers * guide1),
+            "guide_batch_s_parts": {k: round(v, 4) for k, v in gparts.items()},
             "guide_bottleneck": guide_bottleneck,
         }
     return out
@@ -244,7 +275,8 @@ def main() -> None:
     # per-worker rates: subprocess with one worker (includes the round trip of a lockstep step)
     rate1 = by["subprocess", 1]["lockstep_env_steps_per_s"]
     guide1 = by["subprocess", 1]["guide_env_steps_per_s"]
-    paper = scale_out(rate1, guide1, rtt, sizes, act_ms, args.cores_per_node)
+    train_rate, learner_s = learner_s_per_step(args.env, by["local", 1]["lockstep_env_steps_per_s"])
+    paper = scale_out(rate1, guide1, rtt, sizes, act_ms, args.cores_per_node, learner_s)
     result = {
         "benchmark": "backends",
         "env": args.env,
@@ -261,6 +293,8 @@ def main() -> None:
         "ray_over_subprocess_overhead": overhead,
         "message_sizes": sizes,
         "driver_policy_step_ms": act_ms,
+        "train_local_env_steps_per_s": round(train_rate),
+        "learner_us_per_env_step": round(1e6 * learner_s, 1),
         "scale_out_on_paper": paper,
     }  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
@@ -304,15 +338,21 @@ def markdown(r: dict[str, Any]) -> str:
     lines.append(f"Assumptions: {a['cores_per_node']} workers per node, {a['envs_per_worker']} "
                  f"envs per worker, {a['lan_gbit_s']} Gbit/s, +{a['extra_network_rtt_ms']} ms "
                  "per remote call.")  # fmt: skip
+    lines.append(f"Measured here: per-worker lockstep rate (subprocess, 1 worker), guide rate, "
+                 f"round trips and message sizes above; the learner (acting + PPO update on the "
+                 f"driver) costs {r['learner_us_per_env_step']} us per env step (local training "
+                 f"at {r['train_local_env_steps_per_s']} env-steps/s).")  # fmt: skip
     head = "| nodes | workers | lockstep env-steps/s (ideal) | bottleneck | guide env-steps/s "
-    lines += ["", head + "(ideal) | bottleneck |", "| --- | --- | --- | --- | --- | --- |"]
+    lines += ["", head + "(ideal) | bottleneck | training env-steps/s | bottleneck |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for nodes in (10, 100):
         q = p[f"{nodes}_nodes"]
         lines.append(
             f"| {nodes} | {q['workers']} | {q['lockstep_env_steps_per_s']} "
             f"({q['lockstep_ideal_env_steps_per_s']}) | {q['lockstep_bottleneck']} | "
             f"{q['guide_env_steps_per_s']} ({q['guide_ideal_env_steps_per_s']}) | "
-            f"{q['guide_bottleneck']} |"
+            f"{q['guide_bottleneck']} | {q['training_env_steps_per_s']} | "
+            f"{q['training_bottleneck']} |"
         )
     return "\n".join(lines) + "\n"
 

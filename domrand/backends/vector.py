@@ -213,12 +213,17 @@ class BackendVectorEnv(gym.vector.VectorEnv):
                 sent.append(w)
             except WorkerDied:
                 died.append(w)
-        for w in sent:
+        error: BaseException | None = None
+        for w in sent:  # every reply is read, so no worker is left out of step
             try:
                 results[w] = self.backend.handles[w].recv()
                 self._handles[w] = self.backend.handles[w]
             except WorkerDied:
                 died.append(w)
+            except Exception as e:  # the call itself failed: raised after the others
+                error = error or e
+        if error is not None:
+            raise error
         for w in died:
             if self._handles[w] is None:  # died while building: build again
                 self.backend.restart(w)

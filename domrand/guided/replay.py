@@ -107,7 +107,14 @@ class Replayer:
         chunks = [list(domains[i : i + n]) for i in range(0, len(domains), n)]
         args = (self._key, self.env_id, self.pins, n, self.segment)
         results = run_chunks(
-            self._backend, _costs_chunk, chunks, args, real, discrepancy, actor, noises
+            self._backend,
+            _costs_chunk,
+            chunks,
+            args,
+            real,
+            discrepancy,
+            noises,
+            broadcast=actor,  # the policy: once per worker, not per chunk
         )
         self.steps += sum(steps for _, steps in results)
         if not results:
@@ -191,10 +198,10 @@ class Replayer:
 
 def _costs_chunk(
     host: WorkerHost,
+    actor: Actor | ControllerActor | None,
     args: tuple[str, str, Mapping[str, Any], int, int],
     real: Sequence[Trajectory],
     discrepancy: Discrepancy,
-    actor: Actor | ControllerActor | None,
     noises: Sequence[np.ndarray | None],
     domains: list[Domain],
 ) -> tuple[np.ndarray, int]:

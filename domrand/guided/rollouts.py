@@ -110,8 +110,8 @@ class PolicyRunner:
                 self.env_id,
                 self.spec,
                 n,
-                policy,
                 max_steps,
+                broadcast=policy,  # once per worker, not per chunk
             )
         finally:
             policy.train(was_training)
@@ -124,11 +124,11 @@ class PolicyRunner:
 
 def _run_chunk(
     host: WorkerHost,
+    policy: Any,
     key: str,
     env_id: str,
     spec: RandomizationSpec | None,
     num_envs: int,
-    policy: Any,
     max_steps: int,
     chunk: tuple[list[Domain | None], list[int], int],
 ) -> tuple[list[Trajectory], int]:

@@ -300,3 +300,20 @@ def test_simopt_replays_on_ray_match_local(ray_cluster: Any) -> None:
             replayer.close()
     assert np.isfinite(costs["local"]).all() and len(set(costs["local"].tolist())) == 7
     np.testing.assert_array_equal(costs["ray"], costs["local"])
+
+
+def _fail_on_two(host: Any, chunk: int) -> int:
+    if chunk == 2:
+        raise ConfigError("chunk 2 is bad")
+    return chunk * 10
+
+
+def test_a_failing_chunk_raises_its_error_and_the_workers_stay_in_step() -> None:
+    backend = open_backend(BackendConfig("subprocess", 2))
+    try:
+        with pytest.raises(ConfigError, match="chunk 2 is bad"):
+            run_chunks(backend, _fail_on_two, [1, 2, 3, 4])
+        assert run_chunks(backend, _fail_on_two, [1, 3, 4, 5, 6]) == [10, 30, 40, 50, 60]
+        assert backend.restarts == 0
+    finally:
+        backend.close()
