@@ -87,6 +87,10 @@ class TrainConfig:
             _bad("workers", self.workers, "0 (auto) or a positive integer")
         if self.address is not None and self.resolved_backend != "ray":
             _bad("address", self.address, "null unless backend is 'ray'")
+        if self.address is not None and not (
+            self.address == "auto" or ":" in self.address.removeprefix("ray://")
+        ):
+            _bad("address", self.address, "'auto', HOST:PORT or ray://HOST:PORT")
         if self.policy not in ("lstm", "mlp"):
             _bad("policy", self.policy, "'lstm' or 'mlp'")
         for name in ("learning_rate", "clip_coef", "max_grad_norm"):

@@ -112,7 +112,6 @@ class RayBackend(Backend):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         ray = _ray()
-        self._started_ray = False
         if not ray.is_initialized():
             try:
                 ray.init(
@@ -124,7 +123,6 @@ class RayBackend(Backend):
             except (ConnectionError, ValueError, RuntimeError) as e:
                 where = self.config.address or "a local instance"
                 raise BackendError(f"cannot start or reach Ray at {where}: {e}") from None
-            self._started_ray = True
         self._actor_cls = ray.remote(num_cpus=1, max_restarts=0)(_RayWorker)
         self._socket = os.environ.get("DOMRAND_RAY_CHANNEL", "socket") != "ray"
         self._listener: Listener | None = None
@@ -196,6 +194,6 @@ class RayBackend(Backend):
         if self._listener is not None:
             self._listener.close()
             self._listener = None
-        if self._started_ray:
-            _ray().shutdown()
-            self._started_ray = False
+        # A local Ray instance started here stays up until the process exits (Ray's atexit
+        # hook stops it): guided DR opens and closes pools phase after phase, and restarting
+        # Ray each time would cost seconds.

@@ -191,8 +191,10 @@ def test_train_config_backend_keys() -> None:
 
 @pytest.mark.parametrize(
     ("flags", "needle"),
-    [(["--backend", "mpi"], "--backend must be one of"), (["--workers", "two"], "--workers")],
-)
+    [(["--backend", "mpi"], "--backend must be one of"), (["--workers", "two"], "--workers"),
+     (["--address", "nowhere"], "HOST:PORT"),
+     (["--backend", "local", "--address", "auto"], "unless backend is 'ray'")],
+)  # fmt: skip
 def test_cli_backend_flags_are_one_line_errors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], needle: str
 ) -> None:
