@@ -233,7 +233,7 @@ def main() -> None:
     torch.set_num_threads(1)
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     env = domrand.make(args.env)
     policy = build_policy(net_config_for(TrainConfig(hidden=64), env), torch.Generator())
     env.close()

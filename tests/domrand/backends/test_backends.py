@@ -209,7 +209,7 @@ def test_cli_backend_flags_are_one_line_errors(
 @pytest.fixture(scope="module")
 def ray_cluster() -> Any:
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     # Held for the module: every ray(2) user below shares these two actors (no start-up cost).
     backend = open_backend(BackendConfig("ray", 2))
     yield ray
@@ -319,3 +319,21 @@ def test_a_failing_chunk_raises_its_error_and_the_workers_stay_in_step() -> None
         assert backend.restarts == 0
     finally:
         backend.close()
+
+
+def test_an_env_variant_registered_in_the_driver_runs_on_ray_actors(ray_cluster: Any) -> None:
+    from domrand.conditioned import conditioned_env_id
+
+    spec = domrand.load_spec(SPEC, env=ENV_ID)
+    variant = conditioned_env_id(ENV_ID, spec)  # registered in this process only
+    traces = []
+    for backend in (BackendConfig("ray", 2), BackendConfig("local")):
+        envs = domrand.make_vec(variant, 2, spec=None, seed=5, backend=backend)
+        try:
+            obs, _ = envs.reset(seed=[1, 2])
+            assert obs.shape[1] > 4  # the normalized domain is appended to CartPole's 4
+            nxt = envs.step(np.zeros((2, 1), np.float32))[0]
+            traces.append(np.concatenate([obs.ravel(), nxt.ravel()]))
+        finally:
+            envs.close()
+    np.testing.assert_array_equal(traces[0], traces[1])
