@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
 import secrets
 import select
 from collections.abc import Callable
@@ -98,7 +99,7 @@ class _RaySocketHandle(ConnectionHandle):
 
     def close(self) -> None:
         with contextlib.suppress(Exception):  # closing must never raise
-            self.conn.send_bytes(__import__("pickle").dumps(None))
+            self.conn.send_bytes(pickle.dumps(None))
             self.conn.close()
         with contextlib.suppress(Exception):
             _ray().kill(self.actor, no_restart=True)
