@@ -38,7 +38,7 @@ class TrainConfig:
     num_envs: int = 8
     num_steps: int = 128  #: steps per env per rollout
     backend: str | None = None  #: "local", "subprocess" or "ray"; None: from vectorization
-    workers: int = 0  #: backend workers; 0 = auto (one per core, Ray: per cluster CPU)
+    workers: int = 0  #: backend workers; 0 = auto (a core per env at most; Ray: cluster CPUs)
     address: str | None = None  #: ray only: "auto", "HOST:PORT" or None (a local Ray)
     vectorization: str | None = None  #: deprecated: "sync" = local, "async" = a worker per env
     # ---------------------------------------------------------------- network
@@ -122,6 +122,8 @@ class TrainConfig:
         workers = self.workers
         if not workers and self.backend is None and self.vectorization == "async":
             workers = self.num_envs  # the old meaning: one subprocess per env
+        elif not workers and self.resolved_backend != "ray":
+            workers = min(self.num_envs, os.cpu_count() or 1)  # no idle workers on big hosts
         return BackendConfig(self.resolved_backend, workers, self.address)
 
     @property

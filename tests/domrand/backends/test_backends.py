@@ -181,7 +181,10 @@ def test_bad_backend_configs_are_typed_errors(kwargs: dict[str, Any], match: str
 
 def test_train_config_backend_keys() -> None:
     assert TINY.resolved_backend == "subprocess"
-    assert TINY.replace(vectorization="sync").backend_config() == BackendConfig("local")
+    auto = min(TINY.num_envs, os.cpu_count() or 1)  # workers 0: a core per env at most
+    assert TINY.backend_config() == BackendConfig("subprocess", auto)
+    assert TINY.replace(vectorization="sync").backend_config() == BackendConfig("local", auto)
+    assert TINY.replace(backend="ray").backend_config() == BackendConfig("ray", 0)
     assert TINY.replace(vectorization="async").backend_config() == BackendConfig("subprocess", 3)
     with pytest.raises(ConfigError, match="backend"):
         TINY.replace(backend="mpi")
