@@ -244,6 +244,7 @@ def _parse_seed(text: str) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from domrand.backends.cli_args import backend_changes
     from domrand.policies.config import TrainConfig, load_config
     from domrand.policies.train import train
     from domrand.registry import default_spec_path, knobs_for
@@ -262,6 +263,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         changes["total_steps"] = _parse_count(args.steps, "--steps")
     if args.seed is not None:
         changes["seed"] = _parse_seed(args.seed)
+    changes.update(backend_changes(args))
     cfg = cfg.replace(**changes)
     knobs = knobs_for(cfg.env)  # unknown env -> one-line error before anything is written
     if args.spec is not None and args.spec.lower() == "none":
@@ -438,6 +440,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", metavar="S", help="root seed (default 0)")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    from domrand.backends.cli_args import add_backend_args
+
+    add_backend_args(p)  # --backend/--workers/--address
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(

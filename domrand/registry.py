@@ -77,6 +77,7 @@ ENVS: dict[str, EnvInfo] = {
         ),
     )
 }
+_BUILTIN = frozenset(ENVS)
 
 
 def register_all() -> None:
@@ -252,14 +253,19 @@ def make_vec(
     vectorization: str = "sync",
     domain: Mapping[str, Any] | str | os.PathLike | None = None,
     autoreset_mode: gym.vector.AutoresetMode = gym.vector.AutoresetMode.NEXT_STEP,
+    backend: Any = None,
     **env_kwargs: Any,
 ) -> gym.vector.VectorEnv:
     """A vector of randomized envs with independent streams spawned from one root seed.
 
     Args:
-        vectorization: ``"sync"`` (one process) or ``"async"`` (one subprocess per env).
+        vectorization: ``"sync"`` (one process) or ``"async"`` (one subprocess per env); used
+            when ``backend`` is not given.
         autoreset_mode: gymnasium's autoreset mode; the trainer uses ``DISABLED`` and resets ended
             envs itself, so a guide's new assignment applies to the very next episode.
+        backend: run the envs on a rollout backend (``domrand.backends``): a started
+            ``Backend``, a ``BackendConfig`` or a name (``"local"``, ``"subprocess"``,
+            ``"ray"``). Env ``i`` gets the same seed stream whatever the backend and worker count.
     """
     if num_envs < 1:
         raise DomrandError(f"num_envs must be >= 1, got {num_envs}")
@@ -279,6 +285,8 @@ def make_vec(
             int(s.generate_state(1, np.uint32)[0])
             for s in np.random.SeedSequence(seed).spawn(num_envs)
         ]
+    if backend is not None:
+        return _backend_vec(env_id, spec, domain, seeds, env_kwargs, autoreset_mode, backend)
     fns: list[Callable[[], gym.Env]] = [
         functools.partial(make, env_id, spec, domain, s, **env_kwargs) for s in seeds
     ]
@@ -287,3 +295,34 @@ def make_vec(
             fns, context="spawn" if os.name == "nt" else "fork", autoreset_mode=autoreset_mode
         )
     return gym.vector.SyncVectorEnv(fns, autoreset_mode=autoreset_mode)
+
+
+def _backend_vec(
+    env_id: str,
+    spec: Any,
+    domain: Any,
+    seeds: list[int | None],
+    env_kwargs: Mapping[str, Any],
+    autoreset_mode: gym.vector.AutoresetMode,
+    backend: Any,
+) -> gym.vector.VectorEnv:
+    """``make_vec`` on a rollout backend (see ``domrand.backends.vector``)."""
+    from domrand.backends import Backend, BackendConfig, BackendVectorEnv, EnvRecipe, open_backend
+
+    variant = None
+    if env_id not in _BUILTIN:  # a variant registered in this process: workers register it too
+        info, reg = ENVS[env_id], gym.registry[env_id]
+        base = next(b for b in _BUILTIN if ENVS[b].asset_name == info.asset_name)
+        variant = (base, str(reg.entry_point), dict(reg.kwargs), info.summary)
+    recipes = [
+        EnvRecipe(env_id, spec, domain, s, dict(env_kwargs), variant) for s in seeds
+    ]
+    own = not isinstance(backend, Backend)
+    if own:
+        backend = open_backend(backend if isinstance(backend, BackendConfig) else str(backend))
+    try:
+        return BackendVectorEnv(backend, recipes, autoreset_mode, own_backend=own)
+    except BaseException:
+        if own:
+            backend.close()
+        raise

@@ -37,7 +37,10 @@ class TrainConfig:
     # ---------------------------------------------------------------- envs
     num_envs: int = 8
     num_steps: int = 128  #: steps per env per rollout
-    vectorization: str = "sync"  #: "sync" (one process) or "async" (one subprocess per env)
+    backend: str | None = None  #: "local", "subprocess" or "ray"; None: from vectorization
+    workers: int = 0  #: backend workers; 0 = auto (a core per env at most; Ray: cluster CPUs)
+    address: str | None = None  #: ray only: "auto", "HOST:PORT" or None (a local Ray)
+    vectorization: str | None = None  #: deprecated: "sync" = local, "async" = a worker per env
     # ---------------------------------------------------------------- network
     policy: str = "lstm"  #: "lstm" or "mlp"
     hidden: int = 64
@@ -76,8 +79,18 @@ class TrainConfig:
             _bad("seed", self.seed, "an integer in [0, 2**63)")
         if self.torch_threads < 0:
             _bad("torch_threads", self.torch_threads, "0 (auto) or a positive integer")
-        if self.vectorization not in ("sync", "async"):
-            _bad("vectorization", self.vectorization, "'sync' or 'async'")
+        if self.vectorization not in (None, "sync", "async"):
+            _bad("vectorization", self.vectorization, "null, 'sync' or 'async' (deprecated)")
+        if self.backend not in (None, "local", "subprocess", "ray"):
+            _bad("backend", self.backend, "'local', 'subprocess' or 'ray'")
+        if self.workers < 0:
+            _bad("workers", self.workers, "0 (auto) or a positive integer")
+        if self.address is not None and self.resolved_backend != "ray":
+            _bad("address", self.address, "null unless backend is 'ray'")
+        if self.address is not None and not (
+            self.address == "auto" or ":" in self.address.removeprefix("ray://")
+        ):
+            _bad("address", self.address, "'auto', HOST:PORT or ray://HOST:PORT")
         if self.policy not in ("lstm", "mlp"):
             _bad("policy", self.policy, "'lstm' or 'mlp'")
         for name in ("learning_rate", "clip_coef", "max_grad_norm"):
@@ -93,6 +106,25 @@ class TrainConfig:
             _bad("init_log_std", self.init_log_std, "a finite number")
         if self.target_kl is not None and not self.target_kl > 0:
             _bad("target_kl", self.target_kl, "null or a number > 0")
+
+    @property
+    def resolved_backend(self) -> str:
+        """The rollout backend: ``backend``, else the deprecated ``vectorization`` mapped
+        (``sync`` -> ``local``, ``async`` -> ``subprocess``), else ``subprocess``."""
+        if self.backend is not None:
+            return self.backend
+        return "local" if self.vectorization == "sync" else "subprocess"
+
+    def backend_config(self) -> Any:
+        """The :class:`domrand.backends.BackendConfig` of this run."""
+        from domrand.backends import BackendConfig
+
+        workers = self.workers
+        if not workers and self.backend is None and self.vectorization == "async":
+            workers = self.num_envs  # the old meaning: one subprocess per env
+        elif not workers and self.resolved_backend != "ray":
+            workers = min(self.num_envs, os.cpu_count() or 1)  # no idle workers on big hosts
+        return BackendConfig(self.resolved_backend, workers, self.address)
 
     @property
     def batch(self) -> int:

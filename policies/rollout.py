@@ -6,6 +6,10 @@ telling the guide about the episode and pushing the guide's answers. So (1) a ti
 truncation is bootstrapped from V(final observation), with the LSTM state the episode would have
 continued with, and (2) a domain the guide assigns on seeing an episode end applies to that env's
 very next episode, in-process or in subprocess workers alike.
+
+An episode whose backend worker died (``info["worker_restart"]``, see
+``domrand.backends.vector``) ends at the lost step as a truncation bootstrapped from V(its last
+observation); it is counted as a fault and not reported to the guide.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ class Episode:
     fault: bool  #: the simulator broke (``info["physics_fault"]``): not a policy outcome
     success: bool  #: ran to the time limit (or the env's own ``is_success``)
     domain: Domain
+    #: cut short because its backend worker died (``info["worker_restart"]``); also a ``fault``
+    interrupted: bool = False
 
 
 def env_info(infos: dict[str, Any], i: int) -> dict[str, Any]:
@@ -187,15 +193,16 @@ class Collector:
         done = []
         for i in np.flatnonzero(ended).tolist():
             info = env_info(infos, i)
-            fault = bool(info.get("physics_fault", False))
+            interrupted = bool(info.get("worker_restart", False))
+            fault = interrupted or bool(info.get("physics_fault", False))
             success = bool(info.get("is_success", bool(trunc[i]) and not bool(term[i])))
             success = success and not fault
-            ep = Episode(
-                i, float(self.ep_return[i]), int(self.ep_length[i]), fault, success, self.domains[i]
-            )
+            ret, length = float(self.ep_return[i]), int(self.ep_length[i])
+            ep = Episode(i, ret, length, fault, success, self.domains[i], interrupted)
             done.append(ep)
-            feedback = {**info, "success": success}
-            self.guide.observe_episode(i, ep.domain, ep.ret, ep.length, feedback)
+            if not interrupted:  # a lost worker says nothing about the domain or the policy
+                feedback = {**info, "success": success}
+                self.guide.observe_episode(i, ep.domain, ep.ret, ep.length, feedback)
             self.ep_return[i] = 0.0
             self.ep_length[i] = 0
         # The guide has seen the episodes: push what it decided, THEN reset, so new assignments

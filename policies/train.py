@@ -32,6 +32,7 @@ import torch
 import yaml
 from rich.console import Console
 
+from domrand.backends import Backend
 from domrand.errors import CheckpointError, DomrandError
 from domrand.fsutil import atomic_write_text
 from domrand.guided.base import Guide, SpecSource
@@ -58,7 +59,16 @@ __all__ = ["TrainResult", "net_config_for", "train"]
 
 #: config keys that may differ on --resume (they do not change what is learned)
 RESUMABLE_CHANGES = frozenset(
-    {"total_steps", "vectorization", "torch_threads", "checkpoint_every", "keep_checkpoints"}
+    {
+        "total_steps",
+        "vectorization",
+        "backend",
+        "workers",
+        "address",
+        "torch_threads",
+        "checkpoint_every",
+        "keep_checkpoints",
+    }
 )
 
 
@@ -206,6 +216,7 @@ def train(
     console: Console | None = None,
     callback: Callable[[dict[str, Any]], None] | None = None,
     init_from: str | os.PathLike[str] | None = None,
+    backend: Backend | None = None,
 ) -> TrainResult:
     """Train (or, with ``resume``, continue) a run in ``run_dir``.
 
@@ -220,6 +231,8 @@ def train(
         init_from: a run directory or checkpoint whose weights (observation normalizer included)
             a new run starts from: a warm start, e.g. fine-tuning under another spec. The
             optimizer starts fresh. Unused when resuming from a checkpoint of ``run_dir``.
+        backend: a started rollout backend to run the envs on (default: one opened from
+            ``cfg.backend``/``workers``/``address`` and closed at the end).
 
     Raises:
         DomrandError: ``run_dir`` already holds a run (without ``resume``), or invalid inputs.
@@ -248,8 +261,8 @@ def train(
         cfg.num_envs,
         spec=spec0,
         seed=cfg.seed,
-        vectorization=cfg.vectorization,
         autoreset_mode=gym.vector.AutoresetMode.DISABLED,
+        backend=backend if backend is not None else cfg.backend_config(),
     )
     threads_act, threads_update = _threads(cfg)
     threads_before = torch.get_num_threads()  # restored on exit: the setting is process-wide

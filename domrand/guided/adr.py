@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from domrand.backends import BackendConfig
 from domrand.errors import ConfigError
 from domrand.guided.base import Guide
 from domrand.guided.discriminator import Discriminator, DiscriminatorConfig, transition_features
@@ -79,6 +80,7 @@ class ActiveDRGuide(Guide):
         settings: the Active-DR settings.
         seed: seeds particles, discriminator and rollouts.
         out_dir: where ``particles.npz`` and the spec files go (``None``: nowhere).
+        backend: where the particle rollouts run (default ``local``; the CLI passes the run's).
     """
 
     def __init__(
@@ -88,6 +90,7 @@ class ActiveDRGuide(Guide):
         settings: ActiveDRSettings,
         seed: int,
         out_dir: Path | None = None,
+        backend: BackendConfig | None = None,
     ) -> None:
         self.env_id, self.spec, self.settings, self.seed = env_id, spec, settings, seed
         # The particles' axes: the bounded knobs drawn once per episode (a knob re-drawn every
@@ -113,8 +116,9 @@ class ActiveDRGuide(Guide):
         self.guide_env_steps = 0
         # Per round: env steps, proposals [n, T, dim], rewards [n, T], discriminator stats.
         self.history: list[dict[str, Any]] = []
-        self._randomized = PolicyRunner(env_id, spec, settings.rollout_envs)
-        self._reference = PolicyRunner(env_id, None, settings.rollout_envs)
+        # The particle rollouts run in chunks of rollout_envs on the backend's workers.
+        self._randomized = PolicyRunner(env_id, spec, settings.rollout_envs, backend)
+        self._reference = PolicyRunner(env_id, None, settings.rollout_envs, backend)
 
     # ------------------------------------------------------------------ the trainer's questions
     def training_spec(self) -> RandomizationSpec:
@@ -358,7 +362,9 @@ def run_cli(args: argparse.Namespace) -> int:
     settings, cfg, spec, out, record = run.settings, run.cfg, run.spec, run.out, run.record
     target = target_of(args, "adr")
     record["target"] = None if target is None else target[0]
-    guide = ActiveDRGuide(args.env, spec, settings, args.seed, out_dir=out)  # no side effects
+    guide = ActiveDRGuide(  # no side effects
+        args.env, spec, settings, args.seed, out_dir=out, backend=cfg.backend_config()
+    )
     prepare_out(out, record, args.resume)
     try:
         result = train(cfg, out / "policy", guide=guide, resume=args.resume, progress=False)

@@ -49,6 +49,9 @@ def add_guide_parser(sub: Any) -> None:
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue a killed guide run")
+    from domrand.backends.cli_args import add_backend_args
+
+    add_backend_args(p)
     p.set_defaults(func=run_guide)
 
 

@@ -162,6 +162,7 @@ def setup_guide(
         method_doc: the method section when the caller already read and edited it.
         extra_settings: settings kept outside ``settings_cls`` but recorded with it.
     """
+    from domrand.backends.cli_args import backend_changes
     from domrand.policies.config import TrainConfig
     from domrand.registry import knobs_for
     from domrand.spec import load_spec
@@ -171,6 +172,7 @@ def setup_guide(
     cfg = TrainConfig.from_dict(
         {**TrainConfig().to_dict(), **train_doc, "env": args.env, "seed": args.seed}, "train"
     )
+    cfg = cfg.replace(**backend_changes(args))  # --backend/--workers/--address
     spec = load_spec(args.spec, env=knobs_for(args.env))
     record = {
         "method": method,

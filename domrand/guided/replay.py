@@ -19,16 +19,20 @@ Either way the simulation starts from the real initial state (``reset(options={"
 and runs exactly as many steps as the real rollout, ignoring termination (a simulated pole that
 falls early must not shorten the comparison and look cheap). A rollout the simulator breaks
 (``info["physics_fault"]``) costs ``inf``. Domains are simulated in batches of ``num_envs``
-envs stepping in lockstep, so the policy runs batched.
+envs stepping in lockstep, so the policy runs batched. :meth:`Replayer.costs` sends each batch to
+a rollout-backend worker (:func:`domrand.backends.run_chunks`), which keeps its envs across
+updates; a batch's numbers do not depend on where it runs, and a batch whose worker dies is re-run.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from domrand.backends import Backend, BackendConfig, WorkerHost, open_backend, run_chunks
 from domrand.errors import DomrandError
 from domrand.guided.actor import Actor, ControllerActor
 from domrand.guided.discrepancy import Discrepancy
@@ -46,21 +50,42 @@ class Replayer:
         pins: knob values every simulation uses (other knobs run at their nominal values).
         num_envs: pool size (domains per lockstep batch).
         segment: restart from the real state every this many steps (0: never).
+        backend: where :meth:`costs` runs its batches (default ``local``: in this process).
     """
 
     def __init__(
-        self, env_id: str, pins: Mapping[str, Any], num_envs: int = 16, segment: int = 0
+        self,
+        env_id: str,
+        pins: Mapping[str, Any],
+        num_envs: int = 16,
+        segment: int = 0,
+        backend: BackendConfig | None = None,
     ) -> None:
-        import domrand
-
+        self.env_id, self.num_envs = env_id, num_envs
         self.pins = dict(pins)
         self.segment = segment
-        self.envs = [domrand.make(env_id) for _ in range(num_envs)]
+        self._envs: list[Any] | None = None
+        self.backend_config = backend or BackendConfig("local")
+        self._backend: Backend | None = None
+        self._key = f"replayer-{uuid.uuid4().hex}"
         self.steps = 0  #: simulation steps taken (the guide's own sim budget)
 
+    @property
+    def envs(self) -> list[Any]:
+        """This process's pool (built on first use)."""
+        if self._envs is None:
+            import domrand
+
+            self._envs = [domrand.make(self.env_id) for _ in range(self.num_envs)]
+        return self._envs
+
     def close(self) -> None:
-        for env in self.envs:
+        for env in self._envs or []:
             env.close()
+        self._envs = None
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
 
     def costs(
         self,
@@ -76,6 +101,35 @@ class Replayer:
             actor: the closed-loop policy, or ``None`` to replay the recorded actions.
             noises: the pre-drawn action noise of each real rollout (closed loop only).
         """
+        if self._backend is None:
+            self._backend = open_backend(self.backend_config)
+        n = self.num_envs
+        chunks = [list(domains[i : i + n]) for i in range(0, len(domains), n)]
+        args = (self._key, self.env_id, self.pins, n, self.segment)
+        results = run_chunks(
+            self._backend,
+            _costs_chunk,
+            chunks,
+            args,
+            real,
+            discrepancy,
+            noises,
+            broadcast=actor,  # the policy: once per worker, not per chunk
+        )
+        self.steps += sum(steps for _, steps in results)
+        if not results:
+            return np.zeros(0)
+        return np.concatenate([c for c, _ in results])
+
+    def local_costs(
+        self,
+        domains: Sequence[Domain],
+        real: Sequence[Trajectory],
+        discrepancy: Discrepancy,
+        actor: Actor | ControllerActor | None,
+        noises: Sequence[np.ndarray | None],
+    ) -> np.ndarray:
+        """:meth:`costs` computed with this process's pool."""
         total = np.zeros(len(domains))
         for traj, noise in zip(real, noises):
             sims = self.simulate(domains, traj, actor, noise)
@@ -140,6 +194,25 @@ class Replayer:
                 rewards[i] = r
                 ok[i] = not info.get("physics_fault", False)
         return [obs[i] if ok[i] else None for i in range(b)]
+
+
+def _costs_chunk(
+    host: WorkerHost,
+    actor: Actor | ControllerActor | None,
+    args: tuple[str, str, Mapping[str, Any], int, int],
+    real: Sequence[Trajectory],
+    discrepancy: Discrepancy,
+    noises: Sequence[np.ndarray | None],
+    domains: list[Domain],
+) -> tuple[np.ndarray, int]:
+    """On a worker: the costs of one batch of domains, with the worker's own pool (kept)."""
+    key, env_id, pins, num_envs, segment = args
+    replayer = host.resources.get(key)
+    if replayer is None:
+        replayer = host.resources[key] = Replayer(env_id, pins, num_envs, segment)
+    before = replayer.steps
+    costs = replayer.local_costs(domains, real, discrepancy, actor, noises)
+    return costs, replayer.steps - before
 
 
 class IdlePolicy:

@@ -243,7 +243,10 @@ class SimOpt:
             record_iteration(out, history, 0, spec0, self.knobs, budget)
             ck.save()
         segment = s.segment if s.segment is not None else (0 if self.closed else 20)
-        replayer = Replayer(self.env_id, self.pins, s.sim_envs, segment)
+        # batches of sim_envs domains run on the run's rollout backend (cfg.backend)
+        replayer = Replayer(
+            self.env_id, self.pins, s.sim_envs, segment, backend=self.cfg.backend_config()
+        )
         try:
             while state["iteration"] < s.iterations:
                 k = state["iteration"]

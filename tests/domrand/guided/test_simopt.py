@@ -169,7 +169,9 @@ def test_a_probe_controller_replaces_the_policy(tmp_path: Path) -> None:
     settings = SimOptSettings(knobs=tuple(TRUTH), iterations=1, real_rollouts=2, horizon=60,
                               train_steps=0, updates=4, samples=32, segment=10)  # fmt: skip
     target = SimulatedTarget(ENV, domain=TRUTH, seed=2, max_steps=60)
-    report = SimOpt(ENV, _spec(), target, tmp_path, settings, TINY, 0, probe=actor).run()
+    # backend local: `calls` counts the probe's calls in this process (workers hold copies)
+    cfg = TINY.replace(backend="local")
+    report = SimOpt(ENV, _spec(), target, tmp_path, settings, cfg, 0, probe=actor).run()
     assert report["replay"] == "closed" and report["policy"] is None
     budget = report["budget"]
     assert budget["real_rollouts"] == 2 and budget["train_steps"] == 0
