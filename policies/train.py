@@ -32,7 +32,7 @@ import torch
 import yaml
 from rich.console import Console
 
-from domrand.backends import Backend
+from domrand.backends import Backend, open_backend
 from domrand.errors import CheckpointError, DomrandError
 from domrand.fsutil import atomic_write_text
 from domrand.guided.base import Guide, SpecSource
@@ -251,19 +251,26 @@ def train(
     elif spec is not None:
         raise DomrandError("give a spec or a guide, not both")
     spec0 = guide.training_spec()
-    payload = _prepare_run_dir(run_dir, cfg, spec0, resume)
-    if payload is not None and "guide" in payload:
-        guide.load_state_dict(payload["guide"])
-        spec0 = guide.training_spec()
-
-    envs = make_vec(
-        cfg.env,
-        cfg.num_envs,
-        spec=spec0,
-        seed=cfg.seed,
-        autoreset_mode=gym.vector.AutoresetMode.DISABLED,
-        backend=backend if backend is not None else cfg.backend_config(),
-    )
+    # The workers start before anything is written: a backend that cannot start (Ray missing,
+    # too many workers for the cluster) leaves no half-made run directory behind.
+    pool = backend if backend is not None else open_backend(cfg.backend_config())
+    try:
+        payload = _prepare_run_dir(run_dir, cfg, spec0, resume)
+        if payload is not None and "guide" in payload:
+            guide.load_state_dict(payload["guide"])
+            spec0 = guide.training_spec()
+        envs = make_vec(
+            cfg.env,
+            cfg.num_envs,
+            spec=spec0,
+            seed=cfg.seed,
+            autoreset_mode=gym.vector.AutoresetMode.DISABLED,
+            backend=pool,
+        )
+    except BaseException:
+        if backend is None:
+            pool.close()
+        raise
     threads_act, threads_update = _threads(cfg)
     threads_before = torch.get_num_threads()  # restored on exit: the setting is process-wide
     metrics: MetricsWriter | None = None
@@ -424,6 +431,8 @@ def train(
         if metrics is not None:
             metrics.close()
         envs.close()
+        if backend is None:
+            pool.close()
 
 
 def _metrics_row(

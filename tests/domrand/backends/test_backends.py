@@ -340,3 +340,14 @@ def test_an_env_variant_registered_in_the_driver_runs_on_ray_actors(ray_cluster:
         finally:
             envs.close()
     np.testing.assert_array_equal(traces[0], traces[1])
+
+
+def test_more_ray_workers_than_cluster_cpus_is_one_line_and_writes_nothing(
+    ray_cluster: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["train", "--env", ENV_ID, "--steps", "64", "--out", str(tmp_path / "r"),
+            "--backend", "ray", "--workers", "9"]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "workers=9 but the Ray cluster has 2 CPUs" in err[0]
+    assert not (tmp_path / "r").exists()
