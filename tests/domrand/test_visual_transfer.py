@@ -72,13 +72,14 @@ def test_the_cnn_learns_an_easy_localization_and_is_seeded() -> None:
     rng = np.random.default_rng(0)
     x, y = _dots(512, rng)
     xt, yt = _dots(128, rng)
-    settings = TrainSettings(steps=250, batch_size=32, lr=3e-3, channels=16)
+    settings = TrainSettings(steps=150, batch_size=32, lr=3e-3, channels=16)
     model = train_localizer(x, y, settings, seed=1)
     err = position_errors_cm(predict(model, xt), yt).mean()
     centre = position_errors_cm(np.zeros_like(yt), yt).mean()
-    assert err < 0.35 * centre, (err, centre)
-    again = train_localizer(x, y, settings, seed=1)
-    np.testing.assert_array_equal(predict(model, xt), predict(again, xt))
+    assert err < 0.2 * centre, (err, centre)  # measured: ~0.05
+    short = TrainSettings(steps=20, batch_size=32, lr=3e-3, channels=16)
+    a, b = (train_localizer(x, y, short, seed=1) for _ in range(2))
+    np.testing.assert_array_equal(predict(a, xt), predict(b, xt))
 
 
 def test_errors_in_cm_and_refusals() -> None:
