@@ -92,7 +92,8 @@ def _setup(args: argparse.Namespace) -> tuple[Any, dict[str, float], int, int, P
         pins = load_domain(reality_path(run.env_id, args.reality), run.knobs)
     elif args.domain is not None:
         pins = load_domain(args.domain, run.knobs)
-    out = Path(args.out) if args.out else Path(args.run_dir) / "reports"
+    given = Path(args.run_dir)
+    out = Path(args.out) if args.out else (given if given.is_dir() else run.path) / "reports"
     if out.exists() and not out.is_dir():
         raise DomrandError(f"--out {str(out)!r} exists and is not a directory")
     return run, pins, episodes, seed, out

@@ -148,8 +148,9 @@ def load_run(run_dir: str | os.PathLike[str], spec: Any = None) -> LoadedRun:
         source = f"{folder}: training spec"
     else:
         bound, source = None, f"{folder}: trained on nominal dynamics"
-    return LoadedRun(folder if folder.is_dir() else folder.parent, policy, info, knobs, bound,
-                     source)  # fmt: skip
+    if not folder.is_dir():  # a checkpoint file: RUN_DIR/checkpoints/step_N.pt
+        folder = folder.parent.parent if folder.parent.name == "checkpoints" else folder.parent
+    return LoadedRun(folder, policy, info, knobs, bound, source)
 
 
 def resolve_knobs(run: LoadedRun, names: list[str] | tuple[str, ...]) -> list[Knob]:

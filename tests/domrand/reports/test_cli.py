@@ -31,6 +31,17 @@ def test_sweep_writes_png_and_csv_into_reports(
     assert len((guide / "reports" / "sweep_motor.gain.csv").read_text().splitlines()) == 4
 
 
+def test_a_checkpoint_file_reports_into_its_run(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = copy_run(tiny_run, tmp_path / "run")
+    (ckpt,) = (run / "checkpoints").iterdir()
+    assert main(["sweep", str(ckpt), "--knob", "pole.mass", "--points", "2", "--episodes", "1",
+                 "--quiet"]) == 0  # fmt: skip
+    assert (run / "reports" / "sweep_pole.mass.csv").exists()
+    assert "wrote" in capsys.readouterr().out
+
+
 def test_sensitivity_writes_png_and_csv(
     tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
