@@ -247,6 +247,8 @@ def plot(doc: dict[str, Any], path: Path) -> None:
         for e in evals:
             ax.plot(xs, [r["errors"][e]["mean_cm"] for r in rows], "o-", label=e)
         ax.set_xscale("log")
+        ax.set_xticks(xs, [f"{v:,}" for v in xs], fontsize=7)
+        ax.minorticks_off()
         ax.set_xlabel("training images" if group == "images" else "textures in training")
         ax.set_ylabel("mean position error [cm]")
         ax.grid(alpha=0.3)
@@ -262,8 +264,7 @@ def plot(doc: dict[str, Any], path: Path) -> None:
     ax.set_ylabel("mean position error [cm]")
     ax.legend(fontsize=7)
     fig.suptitle(f"Localization transfer ({doc['tier']} tier, {doc['image_size']} px)", fontsize=9)
-    buf_path = path
-    fig.savefig(buf_path, bbox_inches="tight")
+    fig.savefig(path, bbox_inches="tight")
 
 
 if __name__ == "__main__":
