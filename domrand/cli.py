@@ -463,6 +463,10 @@ def build_parser() -> argparse.ArgumentParser:
     from domrand.guided.cli import add_guide_parser
 
     add_guide_parser(sub)
+
+    from domrand.reports.cli import add_report_parsers
+
+    add_report_parsers(sub)  # sweep, sensitivity
     return parser
 
 

@@ -1,0 +1,271 @@
+"""Visual sim-to-real transfer after Tobin et al. (2017): position error vs images, textures.
+
+A small CNN (domrand.visual_transfer.Localizer: three convolutions, spatial soft-argmax, MLP)
+learns the target cube's (x, y) on the table from randomized Localization-v0 renders, and is
+scored on images it never saw:
+
+  sim           fresh renders from the full training spec (in distribution)
+  lab_bench     the held-out "real-looking" appearance: plain colours, light and camera all
+                outside the training spec (assets/realities/localization/lab_bench.yaml)
+  wood_table, window_light, real_camera   the other shipped Localization realities
+
+Three experiments, one CNN each (same optimization budget for every run):
+  images        500 / 1k / 2k / 5k training images from the full spec (1,024 textures)
+  textures      1 / 10 / 100 / 1,024 bank textures for every surface, at a fixed image count
+  distractors   with (0..10) or without distractors in training, at that image count
+
+Renders are cached as domrand datasets (seeded, resumable) under --cache; the runs go on two
+worker processes. Writes benchmarks/results/visual_transfer.{json,md,png}.
+
+Usage: python benchmarks/visual_transfer.py [--tier quick|full] [--workers 2] [--cache DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+import domrand
+from domrand.visual_transfer import (
+    TrainSettings,
+    position_errors_cm,
+    predict,
+    render_set,
+    spec_variant,
+    train_localizer,
+)
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "results"
+SPEC = HERE / "specs" / "localization_known_target.yaml"
+REALITIES = ("lab_bench", "wood_table", "window_light", "real_camera")
+TIERS: dict[str, dict[str, Any]] = {
+    "quick": {
+        "images": (500, 1000, 2000, 5000),
+        "textures": (1, 10, 100, 1024),
+        "fixed_images": 2000,
+        "eval_images": 300,
+        "settings": TrainSettings(steps=1500, batch_size=64, lr=2e-3, channels=32),
+    },
+    "full": {
+        "images": (500, 1000, 2000, 5000, 10000, 20000),
+        "textures": (1, 10, 100, 1024),
+        "fixed_images": 5000,
+        "eval_images": 1000,
+        "settings": TrainSettings(steps=5000, batch_size=64, lr=2e-3, channels=32),
+    },
+}
+
+
+def _render(job: tuple[str, int, Any, Any, int, int]) -> tuple[str, float]:
+    name, n, spec, domain, seed, size = job
+    t = time.perf_counter()
+    render_set(CACHE / name, n, spec=spec, domain=domain, seed=seed, size=size)
+    return name, time.perf_counter() - t
+
+
+def _train(job: dict[str, Any]) -> dict[str, Any]:
+    """One CNN: load its training images, fit, score on every evaluation set."""
+    from domrand.dataset import read_shards
+
+    def load(name: str, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        shards = list(read_shards(CACHE / name))
+        x = np.concatenate([s.images for s in shards])[:n]
+        y = np.concatenate([s.labels for s in shards])[:n]
+        return x, y
+
+    x, y = load(job["data"], job["n"])
+    t = time.perf_counter()
+    model = train_localizer(x, y, job["settings"], seed=job["seed"])
+    train_s = time.perf_counter() - t
+    errors = {}
+    for name in job["evals"]:
+        xe, ye = load(f"eval_{name}")
+        e = position_errors_cm(predict(model, xe), ye)
+        errors[name] = {"mean_cm": float(e.mean()), "median_cm": float(np.median(e))}
+    train_e = position_errors_cm(predict(model, x[:1000]), y[:1000])
+    keys = ("group", "value", "n", "textures", "distractors")
+    out = {k: job[k] for k in keys}
+    out.update(train_s=train_s, train_error_cm=float(train_e.mean()), errors=errors)
+    return out
+
+
+def _init_worker(cache: Path) -> None:
+    global CACHE
+    CACHE = cache
+
+
+CACHE = Path(".")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tier", choices=tuple(TIERS), default="quick")
+    ap.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cache", type=Path, default=HERE / ".cache" / "visual_transfer")
+    ap.add_argument("--out", type=Path, default=RESULTS / "visual_transfer")
+    args = ap.parse_args()
+    tier = TIERS[args.tier]
+    settings: TrainSettings = tier["settings"]
+    _init_worker(args.cache)
+    base = yaml.safe_load(SPEC.read_text())
+    size, seed, k_fixed = args.size, args.seed, tier["fixed_images"]
+    n_max, n_eval = max(tier["images"]), tier["eval_images"]
+    t0 = time.perf_counter()
+
+    # ------------------------------------------------------------ renders (cached)
+    renders: list[tuple[str, int, Any, Any, int, int]] = [
+        (f"full_{n_max}", n_max, base, None, 1000 + seed, size),
+        ("eval_sim", n_eval, base, None, 2000 + seed, size),
+        (f"nodistractors_{k_fixed}", k_fixed, spec_variant(base, distractors=False), None,
+         3000 + seed, size),
+    ]  # fmt: skip
+    renders += [
+        (f"textures{k}_{k_fixed}", k_fixed, spec_variant(base, textures=k), None, 4000 + k + seed,
+         size)
+        for k in tier["textures"] if k != 1024
+    ]  # fmt: skip
+    realities = domrand.realities("domrand/Localization-v0")
+    renders += [
+        (f"eval_{r}", n_eval, None, realities[r], 5000 + i + seed, size)
+        for i, r in enumerate(REALITIES)
+    ]
+    render_s: dict[str, float] = {}
+    with ProcessPoolExecutor(args.workers, initializer=_init_worker, initargs=(args.cache,)) as ex:
+        for name, dt in ex.map(_render, renders):
+            render_s[name] = dt
+            print(f"rendered {name} in {dt:.0f} s", flush=True)
+    t_render = time.perf_counter() - t0
+
+    # ------------------------------------------------------------ CNNs
+    evals = ("sim", *REALITIES)
+    jobs = []
+
+    def job(group: str, value: Any, data: str, n: int, textures: int, distractors: bool) -> None:
+        jobs.append({"group": group, "value": value, "data": data, "n": n, "textures": textures,
+                     "distractors": distractors, "settings": settings, "seed": seed,
+                     "evals": evals})  # fmt: skip
+
+    for n in tier["images"]:
+        job("images", n, f"full_{n_max}", n, 1024, True)
+    for k in tier["textures"]:
+        if k != 1024:  # 1,024 textures at the fixed image count is the images run of that size
+            job("textures", k, f"textures{k}_{k_fixed}", k_fixed, k, True)
+    job("distractors", False, f"nodistractors_{k_fixed}", k_fixed, 1024, False)
+    t1 = time.perf_counter()
+    with ProcessPoolExecutor(args.workers, initializer=_init_worker, initargs=(args.cache,)) as ex:
+        rows = []
+        for row in ex.map(_train, jobs):
+            rows.append(row)
+            errs = ", ".join(f"{k} {v['mean_cm']:.1f}" for k, v in row["errors"].items())
+            print(f"{row['group']}={row['value']}: {errs} cm ({row['train_s']:.0f} s)", flush=True)
+    t_train = time.perf_counter() - t1
+    same = next(r for r in rows if r["group"] == "images" and r["n"] == k_fixed)
+    last = max(i for i, r in enumerate(rows) if r["group"] == "textures")
+    rows.insert(last + 1, {**same, "group": "textures", "value": 1024})
+
+    # the "with distractors" row of the distractor experiment is the textures=1024 run
+    centre = {}
+    for name in evals:
+        from domrand.dataset import read_shards
+
+        ye = np.concatenate([s.labels for s in read_shards(args.cache / f"eval_{name}")])
+        centre[name] = float(position_errors_cm(np.zeros_like(ye), ye).mean())
+    doc = {
+        "benchmark": "visual_transfer",
+        "tier": args.tier,
+        "image_size": size,
+        "seed": seed,
+        "settings": settings.__dict__,
+        "eval_images": n_eval,
+        "fixed_images": k_fixed,
+        "rows": rows,
+        "guess_table_centre_cm": centre,
+        "seconds": {"render": t_render, "train": t_train, "total": time.perf_counter() - t0},
+        "render_seconds": render_s,
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "load_average": os.getloadavg(),
+        },
+        "reference": "Tobin et al. 2017: 1.5 cm on real images with >= ~1,000 textures",
+    }
+    out = args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(doc, indent=2) + "\n")
+    out.with_suffix(".md").write_text(markdown(doc))
+    plot(doc, out.with_suffix(".png"))
+    print(markdown(doc))
+    print(f"wrote {out.with_suffix('.json')}, .md and .png in {doc['seconds']['total']:.0f} s")
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    evals = list(doc["guess_table_centre_cm"])
+    head = "| experiment | training images | textures | distractors | " + " | ".join(evals)
+    lines = [head + " |", "|---|---:|---:|---|" + "---:|" * len(evals)]
+    for r in doc["rows"]:
+        cells = " | ".join(f"{r['errors'][e]['mean_cm']:.1f}" for e in evals)
+        dis = "yes" if r["distractors"] else "no"
+        lines.append(f"| {r['group']} | {r['n']:,} | {r['textures']:,} | {dis} | {cells} |")
+    centre = " | ".join(f"{doc['guess_table_centre_cm'][e]:.1f}" for e in evals)
+    lines.append(f"| guess the table centre | | | | {centre} |")
+    s = doc["seconds"]
+    lines.append("")
+    lines.append(
+        f"Mean position error in cm on {doc['eval_images']} images per set, "
+        f"{doc['image_size']} px, {doc['settings']['steps']} Adam steps of "
+        f"{doc['settings']['batch_size']} per CNN, seed {doc['seed']}. Wall time: render "
+        f"{s['render']:.0f} s, train {s['train']:.0f} s, total {s['total']:.0f} s (load average "
+        f"{doc['machine']['load_average'][0]:.1f} at the end)."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def plot(doc: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(12, 3.8), dpi=110)
+    evals = list(doc["guess_table_centre_cm"])
+    for i, group in enumerate(("images", "textures")):
+        ax = fig.add_subplot(1, 3, i + 1)
+        rows = [r for r in doc["rows"] if r["group"] == group]
+        xs = [r["n"] if group == "images" else r["textures"] for r in rows]
+        for e in evals:
+            ax.plot(xs, [r["errors"][e]["mean_cm"] for r in rows], "o-", label=e)
+        ax.set_xscale("log")
+        ax.set_xticks(xs, [f"{v:,}" for v in xs], fontsize=7)
+        ax.minorticks_off()
+        ax.set_xlabel("training images" if group == "images" else "textures in training")
+        ax.set_ylabel("mean position error [cm]")
+        ax.grid(alpha=0.3)
+        if i == 0:
+            ax.legend(fontsize=7)
+    ax = fig.add_subplot(1, 3, 3)
+    with_d = next(r for r in doc["rows"] if r["group"] == "textures" and r["textures"] == 1024)
+    without = next(r for r in doc["rows"] if r["group"] == "distractors")
+    pos = np.arange(len(evals))
+    ax.bar(pos - 0.2, [with_d["errors"][e]["mean_cm"] for e in evals], 0.4, label="distractors")
+    ax.bar(pos + 0.2, [without["errors"][e]["mean_cm"] for e in evals], 0.4, label="none")
+    ax.set_xticks(pos, evals, rotation=30, fontsize=7)
+    ax.set_ylabel("mean position error [cm]")
+    ax.legend(fontsize=7)
+    fig.suptitle(f"Localization transfer ({doc['tier']} tier, {doc['image_size']} px)", fontsize=9)
+    fig.savefig(path, bbox_inches="tight")
+
+
+if __name__ == "__main__":
+    main()
