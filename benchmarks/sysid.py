@@ -115,8 +115,8 @@ def cases(quick: bool) -> dict[str, dict[str, Any]]:
                 real_rollouts=6 if quick else 9,
                 horizon=100,
                 train_steps=0,
-                updates=8,
-                samples=48,
+                updates=16,  # the same sim budget as 8 x 48, in twice as many steps
+                samples=24,
                 replay="open",
                 segment=10,
                 weighting="noise",
