@@ -20,18 +20,21 @@ and its final Gaussian's mean is compared with the hidden values (relative error
   coefficients acts). Pushing shows the puck's mass and friction mostly as their product (the
   force a push needs); mass alone shows only in the short transients of a strike and friction
   alone in a coast of about a centimetre, so the cost has a long valley along
-  mass x friction = const, and its floor is rough. What worked (measured, see README):
+  mass x friction = const, and its floor is rough (benchmarks/sysid_landscape.py maps it). The
+  settings, and what was measured (README):
   - the probe does not learn, so there is nothing to retrain between batches: all 9 real
-    rollouts are taken at once (1 iteration x 9) and every update scores against all of them
-    (3 x 3 let the first 3 rollouts' noisy valley floor decide before the rest arrived);
+    rollouts are taken at once (1 iteration x 9) and every update scores against all of them;
   - the replays repeat the *recorded* actions (open loop), restarting at the real state every
     10 steps: a closed-loop probe makes discrete decisions (go round or push) that flip with
-    small parameter changes, which makes the cost jump;
+    small parameter changes, which makes the cost jump (a closed-loop version of the landscape,
+    not kept, had 2x jumps between neighbouring cells);
   - W weighs each observation by the replay error a perfect model still makes
     (``weighting: noise``; :meth:`Replayer.replay_noise`): in pybullet the puck's own motion
     after a contact is scrambled by the contact solver (a 1e-9 m change of its start moves the
     tip by ~1e-3 m/s after one step), the tip's response much less, so the tip's positions
-    weigh ~20x the puck's. The method estimates this itself, from its own simulations.
+    weigh 12-20x the puck's. The method estimates this itself, from its own simulations;
+  - 16 updates x 24 samples: with 8 x 48 (the same sim steps) the final std was still 7-10% on
+    mass and friction. Even so, one seed of three converges to a wrong point.
 
 Writes benchmarks/results/sysid.json and prints a Markdown table.
 Usage: python benchmarks/sysid.py [--envs cartpole pusher] [--seeds 0 1 2] [--quick] [--jobs N]
