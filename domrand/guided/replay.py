@@ -137,6 +137,39 @@ class Replayer:
                 total[i] += np.inf if sim is None else discrepancy(sim, traj.observations)
         return total
 
+    def replay_noise(
+        self,
+        domain: Domain,
+        real: Sequence[Trajectory],
+        actor: Actor | ControllerActor | None,
+        noises: Sequence[np.ndarray | None],
+    ) -> np.ndarray:
+        """Per-dimension RMS replay error of a *perfect* model, ``[d]``.
+
+        Each real rollout is first simulated under ``domain`` without restarts (a stand-in
+        whose parameters are exactly ``domain``'s), then the stand-in is replayed under ``domain``
+        exactly as real rollouts are (same restarts, actor, noise). Whatever differs is what no
+        parameter can explain: float32 restart states, an emptied contact cache, solver chaos.
+        """
+        total, count = 0.0, 0
+        for traj, noise in zip(real, noises):
+            segment, self.segment = self.segment, 0
+            try:
+                (twin,) = self.simulate([domain], traj, actor, noise)
+            finally:
+                self.segment = segment
+            if twin is None:
+                continue
+            twin = twin.astype(np.float32).astype(np.float64)  # observed like the real ones
+            stand_in = Trajectory(twin, traj.actions, traj.rewards, traj.timestamps, traj.infos)
+            (again,) = self.simulate([domain], stand_in, actor, noise)
+            if again is not None:
+                total = total + ((again - twin) ** 2).sum(axis=0)
+                count += len(twin)
+        if count == 0:
+            raise DomrandError("every simulated replay broke the simulator (physics faults)")
+        return np.sqrt(np.asarray(total) / count)
+
     def simulate(
         self,
         domains: Sequence[Domain],

@@ -12,10 +12,12 @@ The loop, top to bottom (:meth:`SimOpt.run`):
 2. **real rollouts**: run it on the target ``real_rollouts`` times with pre-drawn action noise
    (the policy's own exploration noise by default: the excitation that makes the knobs
    identifiable); the trajectories are saved before anything else happens;
-3. ``updates`` times, reusing those rollouts: draw ``samples`` domains xi ~ P_phi, replay every
+3. ``updates`` times, reusing those rollouts (and, with ``reuse``, every earlier iteration's,
+   each replayed with the policy that ran it): draw ``samples`` domains xi ~ P_phi, replay every
    real rollout in simulation with the *same closed-loop policy and noise* from the real initial
    state (:mod:`domrand.guided.replay`), cost c(xi) = sum of D(tau_sim, tau_real) (weighted L1 + L2
-   with Gaussian time smoothing, :mod:`domrand.guided.discrepancy`), then update phi: REPS with a
+   with Gaussian time smoothing, :mod:`domrand.guided.discrepancy`; W fixed per iteration, by the
+   real rollouts' spread or by the replay noise of a perfect model), then update phi: REPS with a
    KL bound (:mod:`domrand.guided.reps`) or one CMA-ES generation;
 4. write ``iter_<k+1>/spec.yaml``; repeat. A final phase fine-tunes the policy on the last P_phi.
 
@@ -27,7 +29,6 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,7 @@ from domrand.guided.cma_state import CMA
 from domrand.guided.discrepancy import Discrepancy
 from domrand.guided.replay import IdlePolicy, Replayer, cut
 from domrand.guided.reps import reps_update
+from domrand.guided.simopt_settings import SimOptSettings
 from domrand.guided.state import (
     Budget,
     Checkpointer,
@@ -59,71 +61,10 @@ if TYPE_CHECKING:
 
 __all__ = ["SimOpt", "SimOptSettings", "run_cli"]
 
+#: real rollouts replayed by one actor (None: open loop), with their pre-drawn noise
+_Batch = tuple["Actor | ControllerActor | None", list[Trajectory], list["np.ndarray | None"]]
+
 _NOISE_STREAM, _SAMPLE_STREAM, _TARGET_STREAM = 0x6E6F69, 0x73616D, 0x746172
-
-
-@dataclass(frozen=True)
-class SimOptSettings:
-    """SimOpt's settings (``--config FILE`` / ``--set key=value``); published values noted."""
-
-    knobs: tuple[str, ...] | None = None  #: tuned knobs (default: see :func:`default_knobs`)
-    iterations: int = 3  #: train -> real rollouts -> updates cycles
-    real_rollouts: int = 3  #: per iteration (the paper's 3)
-    max_real_rollouts: int = 10  #: budget: iterations * real_rollouts may not exceed it
-    horizon: int = 200  #: steps per real rollout at most
-    train_steps: int = 60_000  #: first training phase (0: no policy; open-loop replay only)
-    finetune_steps: int = 20_000  #: each later phase, warm-started
-    final_steps: int = 20_000  #: last phase, on the final distribution (0: skip)
-    updates: int = 8  #: phi updates per iteration, reusing its real rollouts
-    samples: int = 48  #: simulated domains per update (the paper: 9,600 on a cluster)
-    backend: str = "reps"  #: "reps" (KL-bounded) or "cmaes"
-    #: REPS KL bound per update. Published: 1.0 with 9,600 samples per update; with ~50 samples
-    #: that lets the covariance collapse before weakly visible knobs are found (measured on
-    #: benchmarks/sysid.py: a pole mass 29% off in one seed of three at 1.0, within 5% at 0.5)
-    epsilon: float = 0.5
-    eta_min: float = 1e-3  #: REPS minimum temperature (published 0.001)
-    min_std: float = 0.02  #: floor of each knob's std, as a fraction of its starting std
-    excitation: float | None = None  #: action noise std (half-ranges); None: the policy's own
-    replay: str = "auto"  #: "closed" (same policy in sim), "open" (recorded actions), "auto"
-    segment: int | None = None  #: replay restarts at the real state every N steps (0: never;
-    #: None: 20 open loop, never closed loop); see :mod:`domrand.guided.replay`
-    w_l1: float = 0.5  #: published 0.5
-    w_l2: float = 1.0  #: published 1.0
-    smoothing: float = 5.0  #: Gaussian time smoothing sigma, steps (published 5)
-    truncate: float = 4.0  #: smoothing kernel truncation, sigmas (published 4)
-    sim_domain: str | None = None  #: domain file pinned in every simulated replay
-    sim_envs: int = 16  #: simulated envs stepping in lockstep
-
-    def __post_init__(self) -> None:
-        if self.segment is not None and self.segment < 0:
-            raise ConfigError(f"setting segment must be >= 0, got {self.segment!r}")
-        positive = ("iterations", "real_rollouts", "max_real_rollouts", "horizon", "updates")
-        for name in (*positive, "sim_envs"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"setting {name} must be >= 1, got {getattr(self, name)!r}")
-        for name in ("train_steps", "finetune_steps", "final_steps"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"setting {name} must be >= 0, got {getattr(self, name)!r}")
-        if self.samples < 4:
-            raise ConfigError(f"setting samples must be >= 4, got {self.samples!r}")
-        if self.iterations * self.real_rollouts > self.max_real_rollouts:
-            raise ConfigError(
-                f"iterations * real_rollouts = {self.iterations * self.real_rollouts} exceeds "
-                f"max_real_rollouts = {self.max_real_rollouts} (the real-rollout budget)"
-            )
-        if self.backend not in ("reps", "cmaes"):
-            raise ConfigError(f"setting backend must be 'reps' or 'cmaes', got {self.backend!r}")
-        if self.replay not in ("auto", "closed", "open"):
-            raise ConfigError(f"setting replay must be auto, closed or open, got {self.replay!r}")
-        if not self.epsilon > 0 or not self.eta_min > 0 or not 0 <= self.min_std < 1:
-            raise ConfigError("need epsilon > 0, eta_min > 0 and 0 <= min_std < 1")
-        if self.excitation is not None and self.excitation < 0:
-            raise ConfigError(f"setting excitation must be >= 0, got {self.excitation!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["knobs"] = None if self.knobs is None else list(self.knobs)
-        return d
 
 
 class SimOpt:
@@ -265,21 +206,21 @@ class SimOpt:
                     self._real_rollouts(k, actor, budget)
                     state.update(step="update", update=0)
                     ck.save()
-                folder = out / f"iter_{k}" / "real"
-                real = [Trajectory.load(folder / f"ep_{j}.npz") for j in range(s.real_rollouts)]
-                noises = [self._noise(k, j) for j in range(s.real_rollouts)]
-                disc = self._discrepancy(real)
+                batches = self._batches(k, actor)
+                before = replayer.steps
+                disc = self._discrepancy(state, batches, replayer)
+                budget.sim_steps += replayer.steps - before
                 # 3. phi updates reusing the real rollouts
                 while state["update"] < s.updates:
                     u = state["update"]
                     before = replayer.steps
-                    stats = self._update(state, k, u, real, noises, disc, replayer, actor)
+                    stats = self._update(state, k, u, batches, disc, replayer)
                     budget.sim_steps += replayer.steps - before
                     state["update"] = u + 1
                     state["last_update"] = stats
                     ck.save()
                 # 4. record the new distribution
-                state.update(iteration=k + 1, step="train")
+                state.update(iteration=k + 1, step="train", weights=None)
                 mean, cov = np.array(state["mean"]), np.array(state["cov"])
                 spec_next = self.spec_of(mean, cov, f"iteration {k + 1}")
                 record_iteration(
@@ -308,6 +249,7 @@ class SimOpt:
             "policy": None,
             "final": None,
             "last_update": {},
+            "weights": None,
             "budget": Budget().to_dict(),
             "history": [],
         }
@@ -333,6 +275,22 @@ class SimOpt:
         policy, _ = load_policy(self.out / state["policy"])
         return Actor(policy, noise_std=self.s.excitation)
 
+    def _batches(self, k: int, actor: Actor | ControllerActor | None) -> list[_Batch]:
+        """The real rollouts iteration k scores samples against, grouped by what ran them."""
+        batches = []
+        for i in range(k + 1) if self.s.reuse else (k,):
+            folder = self.out / f"iter_{i}" / "real"
+            trajs = [Trajectory.load(folder / f"ep_{j}.npz") for j in range(self.s.real_rollouts)]
+            noises = [self._noise(i, j) for j in range(self.s.real_rollouts)]
+            ran = actor
+            if i != k and self.probe is None and not self.recorded:
+                from domrand.policies.checkpoint import load_policy
+
+                policy, _ = load_policy(self.out / "policy" / f"iter_{i}")
+                ran = Actor(policy, noise_std=self.s.excitation)
+            batches.append((ran if self.closed else None, trajs, noises))
+        return batches
+
     def _noise(self, k: int, j: int) -> np.ndarray | None:
         """The pre-drawn action noise of real rollout j of iteration k (``None``: none)."""
         if self.recorded or self.s.excitation == 0:
@@ -356,13 +314,23 @@ class SimOpt:
             trajs.append(traj)
         return trajs
 
-    def _discrepancy(self, real: Sequence[Trajectory]) -> Discrepancy:
-        weights = self.obs_weights
-        if weights is None:
-            # W: each observation dimension in units of its spread over the real rollouts
+    def _discrepancy(
+        self, state: dict[str, Any], batches: Sequence[_Batch], replayer: Replayer
+    ) -> Discrepancy:
+        """The discrepancy of this iteration; W is fixed once per iteration (and saved)."""
+        s, weights = self.s, self.obs_weights
+        if weights is None and state.get("weights") is None:
+            real = [t for _, trajs, _ in batches for t in trajs]
             std = np.concatenate([t.observations for t in real]).std(axis=0)
-            weights = tuple((1.0 / (std + 0.01 * std.mean() + 1e-12)).tolist())
-        s = self.s
+            # W: each observation dimension in units of its spread over the real rollouts ...
+            scale = std + 0.01 * std.mean() + 1e-12
+            if s.weighting == "noise":  # ... or of what a perfect model still gets wrong
+                (domain,) = self._domains(np.clip(np.array(state["mean"]), self.lo, self.hi)[None])
+                sq = [replayer.replay_noise(domain, t, a, z) ** 2 for a, t, z in batches]
+                scale = np.sqrt(np.mean(sq, axis=0)) + 1e-3 * std + 1e-12
+            state["weights"] = (1.0 / scale).tolist()
+        if weights is None:
+            weights = tuple(state["weights"])
         return Discrepancy(s.w_l1, s.w_l2, s.smoothing, s.truncate, weights)
 
     def _update(
@@ -370,11 +338,9 @@ class SimOpt:
         state: dict[str, Any],
         k: int,
         u: int,
-        real: Sequence[Trajectory],
-        noises: Sequence[np.ndarray | None],
+        batches: Sequence[_Batch],
         disc: Discrepancy,
         replayer: Replayer,
-        actor: Actor | ControllerActor | None,
     ) -> dict[str, Any]:
         """One phi update from ``samples`` simulated domains; returns its statistics."""
         s, span = self.s, self.hi - self.lo
@@ -392,8 +358,8 @@ class SimOpt:
             z = np.random.default_rng(ss).standard_normal((s.samples, len(self.knobs)))
             chol = np.linalg.cholesky(self._floor(cov))
             x = np.clip(mean + z @ chol.T, self.lo, self.hi)  # what is simulated is what is fit
-        replay_actor = actor if self.closed else None  # open loop replays recorded actions
-        costs = replayer.costs(self._domains(x), real, disc, replay_actor, noises)
+        domains = self._domains(x)  # open loop (actor None) replays the recorded actions
+        costs = sum(replayer.costs(domains, trajs, disc, a, z) for a, trajs, z in batches)
         finite = np.isfinite(costs)
         if not finite.any():
             raise DomrandError("every simulated replay broke the simulator (physics faults)")

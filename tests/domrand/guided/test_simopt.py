@@ -182,3 +182,66 @@ def test_a_probe_controller_replaces_the_policy(tmp_path: Path) -> None:
     for knob in ("motor.gain", "cart.friction"):
         truth = TRUTH[knob]
         assert abs(report["knobs"][knob]["mean"] - truth) < 0.5 * abs(mean0[knob] - truth), knob
+
+
+def test_replay_noise_is_what_a_perfect_model_still_gets_wrong() -> None:
+    """Without restarts a stand-in replays itself exactly (zero noise); restarting every few
+    steps at float32 states of a contact-rich push leaves a nonzero error on the moving parts
+    and none on the goal, which never moves."""
+    from domrand.guided.actor import ControllerActor
+
+    pusher = "domrand/Pusher-v0"
+
+    def push(obs: np.ndarray, t: int) -> np.ndarray:  # drive the tip into the puck
+        return np.clip((obs[4:6] - obs[0:2]) / 0.04, -1.0, 1.0)
+
+    actor = ControllerActor(push, 0.3, -np.ones(2), np.ones(2))
+    noise = np.random.default_rng(0).standard_normal((40, 2))
+    real = SimulatedTarget(pusher, domain={"puck.mass": 0.3}, seed=0, max_steps=40).rollout(
+        EpisodePolicy(actor, noise), 1
+    )
+    for segment, expect_noise in ((0, False), (5, True)):
+        replayer = Replayer(pusher, {}, num_envs=1, segment=segment)
+        try:
+            sigma = replayer.replay_noise({"puck.mass": 0.25}, real, actor, [noise])
+        finally:
+            replayer.close()
+        assert sigma.shape == (15,) and np.all(sigma[9:11] == 0.0)  # the goal
+        assert (sigma[:9].max() > 0.0) == expect_noise, (segment, sigma)
+        assert replayer.steps == 2 * len(real[0])
+
+
+def test_later_iterations_score_against_every_real_rollout_so_far(tmp_path: Path) -> None:
+    """reuse: iteration k replays the rollouts of iterations 0..k; off (default): only its own."""
+    from domrand.guided.actor import ControllerActor
+
+    lqr = CartPoleLQR()
+    actor = ControllerActor(lambda o, t: lqr(o), 0.5, np.array([-1.0]), np.array([1.0]))
+    steps = {}
+    for reuse in (True, False):
+        settings = SimOptSettings(knobs=("motor.gain", "cart.friction"), iterations=2,
+                                  real_rollouts=1, horizon=20, train_steps=0, updates=2,
+                                  samples=4, segment=10, reuse=reuse, sim_envs=4)  # fmt: skip
+        target = SimulatedTarget(ENV, domain=TRUTH, seed=2, max_steps=20)
+        out = tmp_path / str(reuse)
+        report = SimOpt(ENV, _spec(), target, out, settings, TINY, 0, probe=actor).run()
+        steps[reuse] = report["budget"]["sim_steps"]
+        assert report["budget"]["real_rollouts"] == 2
+    # 2 updates x 4 samples x 20 steps per replayed rollout: 1 + 2 rollouts vs 1 + 1
+    assert steps[True] == 2 * 4 * 20 * 3 and steps[False] == 2 * 4 * 20 * 2
+
+
+def test_noise_weighting_weighs_the_dimensions_by_their_replay_error(tmp_path: Path) -> None:
+    from domrand.guided.actor import ControllerActor
+
+    lqr = CartPoleLQR()
+    actor = ControllerActor(lambda o, t: lqr(o), 0.5, np.array([-1.0]), np.array([1.0]))
+    settings = SimOptSettings(knobs=("motor.gain", "cart.friction"), iterations=1,
+                              real_rollouts=1, horizon=30, train_steps=0, updates=1, samples=4,
+                              segment=10, weighting="noise", sim_envs=4)  # fmt: skip
+    target = SimulatedTarget(ENV, domain=TRUTH, seed=2, max_steps=30)
+    report = SimOpt(ENV, _spec(), target, tmp_path, settings, TINY, 0, probe=actor).run()
+    # one update of 4 samples, plus the stand-in and its replay (30 steps each)
+    assert report["budget"]["sim_steps"] == 4 * 30 + 2 * 30
+    with pytest.raises(ConfigError, match="weighting"):
+        SimOptSettings(weighting="fisher")
