@@ -456,6 +456,9 @@ def build_parser() -> argparse.ArgumentParser:
     from domrand.guided.cli import add_guide_parser
 
     add_guide_parser(sub)
+    from domrand.bench.cli import add_bench_parser
+
+    add_bench_parser(sub)
     return parser
 
 
