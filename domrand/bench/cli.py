@@ -30,6 +30,9 @@ def add_bench_parser(sub: Any) -> None:
     p.add_argument("--out", default="benchmarks/results", help="report folder")
     p.add_argument("--cache", default="runs/bench_transfer", help="finished cells (resumable)")
     p.add_argument("--fresh", action="store_true", help="ignore cached cells")
+    p.add_argument(
+        "--report-only", action="store_true", help="only write the reports from cached cells"
+    )
     p.set_defaults(func=cmd_bench_transfer)
 
 
@@ -39,7 +42,8 @@ def cmd_bench_transfer(args: argparse.Namespace) -> int:
     plans, methods, seeds = select(args.tier, args.envs, args.methods, args.seeds)
     doc = run_transfer(
         args.tier, plans, methods, seeds, cache=Path(args.cache), out=Path(args.out),
-        jobs=args.jobs, fresh=args.fresh, log=lambda s: print(s, flush=True),
+        jobs=args.jobs, fresh=args.fresh, report_only=args.report_only,
+        log=lambda s: print(s, flush=True),
     )  # fmt: skip
     for line in doc["verdict"]["lines"]:
         print(line)

@@ -227,6 +227,9 @@ def markdown(doc: dict[str, Any]) -> str:
         lines += ["", f"Per reality: return +- std over seeds (score); * = the target CMA-ES "
                   f"and SimOpt saw. Random policy: {rand}.", ""]  # fmt: skip
     lines += [f"- not run: {k} ({why})" for k, why in doc.get("skipped", {}).items()]
+    if doc.get("cells_missing"):
+        lines.append(f"- **incomplete**: {len(doc['cells_missing'])} cells not computed yet: "
+                     + ", ".join(doc["cells_missing"]))  # fmt: skip
     lines += ["", "## Verdict", ""] + [f"- {v}" for v in verdict["lines"]]
     lines += [
         "",

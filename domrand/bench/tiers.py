@@ -31,47 +31,33 @@ def _simopt(iterations: int, horizon: int, updates: int, samples: int) -> dict[s
             "samples": samples}  # fmt: skip
 
 
-def _quick(env: str, steps: int, episodes: int, horizon: int) -> EnvPlan:
+def _plan(env: str, steps: int, episodes: int, horizon: int, quick: bool) -> EnvPlan:
     return EnvPlan(
         env_id=env,
         train_steps=steps,
         episodes=episodes,
         target=TARGETS[env],
-        simopt=_simopt(2, horizon, updates=3, samples=24),
-        cmaes={"generations": 2, "popsize": 4, "eval_rollouts": 2},
-        adr=dict(_ADR),
+        simopt=_simopt(2, horizon, updates=3, samples=24)
+        if quick
+        else _simopt(3, horizon, updates=8, samples=48),
+        cmaes={"generations": 2 if quick else 3, "popsize": 4 if quick else 6, "eval_rollouts": 2},
+        adr=dict(_ADR) if quick else {**_ADR, "round_every": 8192},
         autodr=dict(_AUTODR),
-        finetune_steps=4096,
-        simopt_final_steps=4096,
-        oracle_seeds=1,
-    )
-
-
-def _full(env: str, steps: int, episodes: int, horizon: int) -> EnvPlan:
-    return EnvPlan(
-        env_id=env,
-        train_steps=steps,
-        episodes=episodes,
-        target=TARGETS[env],
-        simopt=_simopt(3, horizon, updates=8, samples=48),
-        cmaes={"generations": 3, "popsize": 6, "eval_rollouts": 2},
-        adr={"round_every": 8192, "rollout_steps": 40},
-        autodr=dict(_AUTODR),
-        finetune_steps=10_240,
-        simopt_final_steps=10_240,
-        oracle_seeds=None,
+        finetune_steps=4096 if quick else 10_240,
+        simopt_final_steps=4096 if quick else 10_240,
+        oracle_seeds=1 if quick else None,
     )
 
 
 TIERS: dict[str, dict[str, EnvPlan]] = {
     "quick": {
-        CARTPOLE: _quick(CARTPOLE, 30_720, 8, 200),
-        PUSHER: _quick(PUSHER, 20_480, 10, 100),
-        KUKA: _quick(KUKA, 16_384, 10, 100),
+        CARTPOLE: _plan(CARTPOLE, 30_720, 8, 200, quick=True),
+        PUSHER: _plan(PUSHER, 20_480, 10, 100, quick=True),
+        KUKA: _plan(KUKA, 16_384, 10, 100, quick=True),
     },
     "full": {
-        CARTPOLE: _full(CARTPOLE, 100_352, 20, 200),
-        PUSHER: _full(PUSHER, 151_552, 20, 100),
-        KUKA: _full(KUKA, 100_352, 20, 150),
+        CARTPOLE: _plan(CARTPOLE, 100_352, 20, 200, quick=False),
+        PUSHER: _plan(PUSHER, 151_552, 20, 100, quick=False),
+        KUKA: _plan(KUKA, 100_352, 20, 150, quick=False),
     },
 }

@@ -141,7 +141,7 @@ def plan_cells(
 
 def _cost(cell: Cell, plan: EnvPlan) -> float:
     """A rough relative cost, to start the longest cells first (better packing on few cores)."""
-    weight = {"cmaes": 2.0, "simopt": 1.6, "adr": 1.4, "random": 0.01}.get(cell.method, 1.0)
+    weight = {"cmaes": 2.0, "simopt": 1.6, "adr": 1.4}.get(cell.method, 1.0)
     per_step = {"domrand/CartPole-v0": 1.0}.get(cell.env_id, 2.5)
     return weight * per_step * plan.train_steps
 
@@ -263,9 +263,13 @@ def run_transfer(
     out: Path,
     jobs: int = 2,
     fresh: bool = False,
+    report_only: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Run (or continue) the benchmark and write ``out/transfer_<tier>.{csv,md,json}`` + plots.
+
+    With ``report_only``, nothing is trained: the reports are written from the cached cells,
+    and the missing ones are listed in them.
 
     Returns:
         The JSON document (meta, plans, rows, summary, verdict).
@@ -283,7 +287,14 @@ def run_transfer(
             hit = load_cached(cache, c, plans[c.env_id])
             if hit is not None:
                 done[c] = hit
-    todo = sorted((c for c in cells if c not in done), key=lambda c: -_cost(c, plans[c.env_id]))
+    # the random baselines first (seconds), then the longest cells (better packing on few cores)
+    todo = sorted(
+        (c for c in cells if c not in done),
+        key=lambda c: (c.method != "random", -_cost(c, plans[c.env_id])),
+    )
+    missing = [c.label for c in todo] if report_only else []
+    if report_only:
+        todo = []
     log(f"transfer ({tier}): {len(cells)} cells, {len(done)} cached, {len(todo)} to run "
         f"on {jobs} job(s)")  # fmt: skip
     computed_s = 0.0
@@ -293,6 +304,7 @@ def run_transfer(
         elapsed = (time.perf_counter() - t_start) / 60
         log(f"[{i}/{len(todo)}] {cell.label}: {_brief(doc['rows'])} ({doc['wall_s']:.0f} s; "
             f"{elapsed:.1f} min elapsed, load {os.getloadavg()[0]:.1f})")  # fmt: skip
+    cells = [c for c in cells if c in done]
     rows = [r for c in cells for r in done[c]["rows"]]
     extras = {c.label: done[c]["extra"] for c in cells if done[c].get("extra")}
     doc = {
@@ -306,6 +318,7 @@ def run_transfer(
         "wall_minutes_this_invocation": (time.perf_counter() - t_start) / 60,
         "cell_minutes_total": sum(done[c]["wall_s"] for c in cells) / 60,
         "cells_run_now": len(todo),
+        "cells_missing": missing,
         "jobs": jobs,
         "rows": rows,
         "extras": extras,

@@ -70,8 +70,14 @@ def test_run_writes_reports_and_resumes_from_the_cache(
                                log=logs.append)  # fmt: skip
     assert "4 cached, 0 to run" in logs[0]
     assert [r["return_mean"] for r in again["rows"]] == [r["return_mean"] for r in doc["rows"]]
-    # a changed plan invalidates its cells (the fingerprint), so they would be trained again
+    # a changed plan invalidates its cells (the fingerprint), so they would be trained again;
+    # report_only trains nothing and lists them as missing
     changed = {CARTPOLE: dataclasses.replace(plan, train_steps=2048)}
+    partial = bench.run_transfer("t", changed, ["no_dr"], [0], cache=tmp_path / "c",
+                                 out=tmp_path / "partial", jobs=1, report_only=True,
+                                 log=logs.append)  # fmt: skip
+    assert partial["cells_missing"] == ["cartpole/no_dr_seed0"]
+    assert "**incomplete**" in (tmp_path / "partial" / "transfer_t.md").read_text("utf-8")
     with pytest.raises(AssertionError, match="trained again"):
         bench.run_transfer("t", changed, ["no_dr"], [0], cache=tmp_path / "c",
                            out=tmp_path / "out", jobs=1, log=logs.append)  # fmt: skip
