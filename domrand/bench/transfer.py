@@ -77,7 +77,13 @@ def realities_of(plan: EnvPlan) -> list[str]:
 
 def fingerprint(cell: Cell, plan: EnvPlan) -> str:
     """What a cached cell's result depends on (its plan, its cell, the cell format)."""
-    doc = {"format": CELL_FORMAT, "cell": cell.__dict__, "plan": plan.to_dict()}
+    # a random policy depends on nothing a plan trains: only its env and episode count
+    what = (
+        {"episodes": plan.episodes, "env": plan.env_id}
+        if cell.method == "random"
+        else plan.to_dict()
+    )
+    doc = {"format": CELL_FORMAT, "cell": cell.__dict__, "plan": what}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
 
