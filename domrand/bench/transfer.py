@@ -170,6 +170,9 @@ def run_cell(cell: Cell, plan: EnvPlan, cache: Path) -> dict[str, Any]:
     """Train and evaluate one cell; write its result to the cache and return it."""
     import torch
 
+    hit = load_cached(cache, cell, plan)
+    if hit is not None:  # another run sharing the cache finished it meanwhile
+        return hit
     torch.set_num_threads(1)
     work = cache / "work" / short_name(cell.env_id) / cell.name
     shutil.rmtree(work, ignore_errors=True)  # a crashed attempt restarts from scratch
