@@ -128,6 +128,15 @@ def _wins(a: dict[str, Any], b: dict[str, Any]) -> tuple[int, int]:
     return won, len(common)
 
 
+def _paired(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, float, str]:
+    """Both methods' mean return over the seeds both have (all of them in a complete run)."""
+    common = [s for s in a["seeds"] if s in b["seeds"]]
+    ra = dict(zip(a["seeds"], a["return_per_seed"]))
+    rb = dict(zip(b["seeds"], b["return_per_seed"]))
+    note = "" if common == a["seeds"] == b["seeds"] else f", on seeds {common} only"
+    return _mean([ra[s] for s in common]), _mean([rb[s] for s in common]), note
+
+
 def verdicts(summary: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Does uniform DR beat no DR on every env, and which guided methods beat uniform DR where?"""
     lines, uniform_ok, guided_envs = [], {}, defaultdict(list)
@@ -135,23 +144,24 @@ def verdicts(summary: dict[str, dict[str, Any]]) -> dict[str, Any]:
         if "uniform" in ms and "no_dr" in ms:
             u, n = ms["uniform"], ms["no_dr"]
             won, total = _wins(u, n)
-            uniform_ok[env] = u["return_mean"] > n["return_mean"]
+            mu, mn, note = _paired(u, n)
+            uniform_ok[env] = mu > mn
             lines.append(
                 f"{env}: uniform DR {'beats' if uniform_ok[env] else 'does NOT beat'} no DR "
-                f"({u['return_mean']:.2f} vs {n['return_mean']:.2f} averaged over realities; "
+                f"({mu:.2f} vs {mn:.2f} averaged over realities{note}; "
                 f"higher on {won}/{total} realities)"
             )
         for m in GUIDED:
             if m in ms and "uniform" in ms:
                 g, u = ms[m], ms["uniform"]
                 won, total = _wins(g, u)
-                better = g["return_mean"] > u["return_mean"]
+                mg, mu, note = _paired(g, u)
+                better = mg > mu
                 if better:
                     guided_envs[m].append(env)
                 lines.append(
                     f"{env}: {METHODS[m]} {'beats' if better else 'does NOT beat'} uniform DR "
-                    f"({g['return_mean']:.2f} vs {u['return_mean']:.2f}; higher on "
-                    f"{won}/{total} realities)"
+                    f"({mg:.2f} vs {mu:.2f}{note}; higher on {won}/{total} realities)"
                 )
     envs_with_guided_win = sorted({e for es in guided_envs.values() for e in es})
     return {
