@@ -22,7 +22,7 @@ def add_bench_parser(sub: Any) -> None:
         "transfer_<tier>.csv/.md/.json and one plot per env. Finished cells are cached, so a "
         "re-run after a crash continues where it stopped.",
     )
-    p.add_argument("--tier", default="quick", help="quick (~30 min on 2 quiet cores) or full")
+    p.add_argument("--tier", default="quick", help="quick (small budgets) or full")
     p.add_argument("--envs", nargs="+", metavar="ENV", help="cartpole, pusher, kuka_reach (all)")
     p.add_argument("--methods", nargs="+", metavar="M", help="subset of the methods (all)")
     p.add_argument("--seeds", nargs="+", type=int, metavar="S", help="seeds (0 1 2)")
