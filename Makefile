@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-transfer clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ bench: $(STAMP)
 	$(PY) benchmarks/env_throughput.py
 	$(PY) benchmarks/train_throughput.py
 	$(PY) benchmarks/memory_matters.py
+
+bench-transfer: $(STAMP)
+	$(PY) benchmarks/transfer.py --tier quick
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache .ruff_cache

@@ -30,7 +30,6 @@ import argparse
 import concurrent.futures as cf
 import json
 import multiprocessing
-import platform
 import shutil
 import statistics
 import tempfile
@@ -254,6 +253,8 @@ def _where(r: dict[str, Any]) -> str:
 
 
 def main() -> None:
+    from domrand.bench.transfer import machine_info
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tier", choices=list(TIERS), default="quick")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -295,12 +296,7 @@ def main() -> None:
     doc = {
         "benchmark": "active_dr",
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "machine": {
-            "python": platform.python_version(),
-            "cpu": platform.machine(),
-            "cores": os.cpu_count(),
-            "load_avg_at_end": list(os.getloadavg()),
-        },
+        "machine": machine_info(),
         "tier": args.tier,
         "env": ENV_ID,
         "spec": str(SPEC.relative_to(HERE.parent)),

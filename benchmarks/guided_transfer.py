@@ -28,7 +28,6 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads (see d
 
 import argparse
 import json
-import platform
 import statistics
 import tempfile
 import time
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import domrand
+from domrand.bench.transfer import machine_info
 from domrand.guided.cmaes import Bilevel, CMAESSettings
 from domrand.guided.simopt import SimOpt, SimOptSettings
 from domrand.policies.checkpoint import load_policy
@@ -191,12 +191,7 @@ def main() -> None:
     doc = {
         "benchmark": "guided_transfer",
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "machine": {
-            "python": platform.python_version(),
-            "cpu": platform.machine(),
-            "cores": os.cpu_count(),
-            "load_avg_at_end": os.getloadavg(),
-        },
+        "machine": machine_info(),
         "env": ENV_ID,
         "reality": str(REALITY.relative_to(HERE.parent)),
         "reality_domain": domrand.load_domain(REALITY, env=ENV_ID),

@@ -467,6 +467,10 @@ def build_parser() -> argparse.ArgumentParser:
     from domrand.reports.cli import add_report_parsers
 
     add_report_parsers(sub)  # sweep, sensitivity
+
+    from domrand.bench.cli import add_bench_parser
+
+    add_bench_parser(sub)
     return parser
 
 

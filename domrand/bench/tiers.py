@@ -1,0 +1,64 @@
+"""The transfer benchmark's two tiers: per-env budgets and method settings.
+
+``quick`` is meant for about half an hour on 2 quiet cores (an estimate; it took 80 min on the
+shared VM under load 9-19): small PPO budgets, short guide loops, the oracle on the first seed;
+``full`` trains 5-7x longer with longer guide loops and the oracle on every seed. Budgets differ
+per env (a CartPole step is ~3x cheaper than a Pusher or KukaReach step; Pusher needs the most
+training), never per method.
+
+Designated targets (what CMA-ES and SimOpt see through counted real rollouts): CartPole
+``heavy_pole``, Pusher ``hard_region``, KukaReach ``heavy_payload`` -- each the reality whose gap
+is in the dynamics the two methods tune (masses, friction, damping, gains), so the target-driven
+methods have something to identify. Every method is scored on every reality.
+"""
+
+from __future__ import annotations
+
+from domrand.bench.methods import EnvPlan
+
+__all__ = ["TIERS"]
+
+CARTPOLE, PUSHER, KUKA = "domrand/CartPole-v0", "domrand/Pusher-v0", "domrand/KukaReach-v0"
+TARGETS = {CARTPOLE: "heavy_pole", PUSHER: "hard_region", KUKA: "heavy_payload"}
+
+#: Active DR: a round of discriminator rollouts every 4 PPO updates, rollouts cut at 40 steps
+_ADR = {"round_every": 4096, "rollout_steps": 40}
+#: automatic DR in success-rate units (every env here reports is_success or survives)
+_AUTODR = {"metric": "success", "t_low": 0.2, "t_high": 0.5, "buffer_size": 8, "delta": 0.1}
+
+
+def _simopt(iterations: int, horizon: int, updates: int, samples: int) -> dict[str, int]:
+    return {"iterations": iterations, "real_rollouts": 3, "horizon": horizon, "updates": updates,
+            "samples": samples}  # fmt: skip
+
+
+def _plan(env: str, steps: int, episodes: int, horizon: int, quick: bool) -> EnvPlan:
+    return EnvPlan(
+        env_id=env,
+        train_steps=steps,
+        episodes=episodes,
+        target=TARGETS[env],
+        simopt=_simopt(2, horizon, updates=3, samples=24)
+        if quick
+        else _simopt(3, horizon, updates=8, samples=48),
+        cmaes={"generations": 2 if quick else 3, "popsize": 4 if quick else 6, "eval_rollouts": 2},
+        adr=dict(_ADR) if quick else {**_ADR, "round_every": 8192},
+        autodr=dict(_AUTODR),
+        finetune_steps=4096 if quick else 10_240,
+        simopt_final_steps=4096 if quick else 10_240,
+        oracle_seeds=1 if quick else None,
+    )
+
+
+TIERS: dict[str, dict[str, EnvPlan]] = {
+    "quick": {
+        CARTPOLE: _plan(CARTPOLE, 30_720, 8, 200, quick=True),
+        PUSHER: _plan(PUSHER, 20_480, 10, 100, quick=True),
+        KUKA: _plan(KUKA, 16_384, 10, 100, quick=True),
+    },
+    "full": {
+        CARTPOLE: _plan(CARTPOLE, 100_352, 20, 200, quick=False),
+        PUSHER: _plan(PUSHER, 151_552, 20, 100, quick=False),
+        KUKA: _plan(KUKA, 100_352, 20, 150, quick=False),
+    },
+}

@@ -1,0 +1,140 @@
+"""The transfer benchmark's plumbing: cells, cache/resume, normalized score, reports, CLI errors.
+
+Tiny budgets (a few thousand PPO steps on CartPole, one reality, two methods and the oracle): this
+checks what is written and how, not how well anything transfers (benchmarks/transfer.py does).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from domrand.bench import transfer as bench
+from domrand.bench.methods import EnvPlan, unsupported
+from domrand.bench.report import normalized, summarize, verdicts
+from domrand.bench.tiers import TIERS
+from domrand.cli import main
+
+CARTPOLE = "domrand/CartPole-v0"
+
+
+def _tiny_plan(monkeypatch: pytest.MonkeyPatch) -> EnvPlan:
+    plan = dataclasses.replace(TIERS["quick"][CARTPOLE], train_steps=1024, episodes=1, hidden=16)
+    # one reality keeps the oracle to a single 1k-step run
+    monkeypatch.setattr(bench, "realities_of", lambda p: ["heavy_pole"])
+    return plan
+
+
+def test_run_writes_reports_and_resumes_from_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = _tiny_plan(monkeypatch)
+    plans = {CARTPOLE: plan}
+    logs: list[str] = []
+    doc = bench.run_transfer("t", plans, ["no_dr", "uniform", "oracle"], [0], cache=tmp_path / "c",
+                             out=tmp_path / "out", jobs=1, log=logs.append)  # fmt: skip
+    assert "4 cells, 0 cached, 4 to run" in logs[0]
+    with open(tmp_path / "out" / "transfer_t.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["method"] for r in rows} == {"no_dr", "uniform", "oracle"}
+    assert all(r["reality"] == "heavy_pole" and int(r["episodes"]) == 1 for r in rows)
+    assert all(int(r["lineage_steps"]) == 1024 for r in rows)
+    md = (tmp_path / "out" / "transfer_t.md").read_text(encoding="utf-8")
+    assert "| uniform DR |" in md and "## Verdict" in md
+    assert (tmp_path / "out" / "transfer_t_cartpole.png").stat().st_size > 1000
+    saved = json.loads((tmp_path / "out" / "transfer_t.json").read_text(encoding="utf-8"))
+    assert set(saved["summary"][CARTPOLE]) == {"no_dr", "uniform", "oracle"}
+    # one oracle seed: its score is exactly 1, unless it is no better than random (undefined)
+    rand, orc = saved["references"][CARTPOLE]["heavy_pole"]
+    oracle = float(next(r for r in rows if r["method"] == "oracle")["normalized"])
+    assert oracle == pytest.approx(1.0) if orc > rand else math.isnan(oracle)
+    no_dr = next(r for r in rows if r["method"] == "no_dr")
+    assert float(no_dr["normalized"]) == pytest.approx(
+        normalized(float(no_dr["return_mean"]), rand, orc), nan_ok=True
+    )
+
+    # a re-run trains nothing: every cell comes from the cache, the numbers are the same
+    def boom(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a cached cell was trained again")
+
+    monkeypatch.setattr(bench, "train_method", boom)
+    logs.clear()
+    again = bench.run_transfer("t", plans, ["no_dr", "uniform", "oracle"], [0],
+                               cache=tmp_path / "c", out=tmp_path / "out", jobs=1,
+                               log=logs.append)  # fmt: skip
+    assert "4 cached, 0 to run" in logs[0]
+    assert [r["return_mean"] for r in again["rows"]] == [r["return_mean"] for r in doc["rows"]]
+    # a changed plan invalidates its cells (the fingerprint), so they would be trained again;
+    # report_only trains nothing and lists them as missing
+    changed = {CARTPOLE: dataclasses.replace(plan, train_steps=2048)}
+    partial = bench.run_transfer("t", changed, ["no_dr"], [0], cache=tmp_path / "c",
+                                 out=tmp_path / "partial", jobs=1, report_only=True,
+                                 log=logs.append)  # fmt: skip
+    assert partial["cells_missing"] == ["cartpole/no_dr_seed0"]
+    assert "**incomplete**" in (tmp_path / "partial" / "transfer_t.md").read_text("utf-8")
+    with pytest.raises(AssertionError, match="trained again"):
+        bench.run_transfer("t", changed, ["no_dr"], [0], cache=tmp_path / "c",
+                           out=tmp_path / "out", jobs=1, log=logs.append)  # fmt: skip
+
+
+def test_normalized_score_between_random_and_oracle() -> None:
+    assert normalized(-10.0, -40.0, -5.0) == pytest.approx(30 / 35)  # negative-return envs
+    assert normalized(500.0, 20.0, 500.0) == pytest.approx(1.0)
+    assert normalized(20.0, 20.0, 500.0) == pytest.approx(0.0)
+    assert math.isnan(normalized(30.0, 20.0, 15.0))  # oracle no better than random: undefined
+
+
+def _row(method: str, seed: int, reality: str, ret: float) -> dict[str, Any]:
+    return {"env": "E", "method": method, "seed": seed, "reality": reality, "return_mean": ret,
+            "is_target": False, "success_rate": 0.0, "real_rollouts": 0, "real_steps": 0,
+            "sim_steps": 0, "train_steps": 1, "lineage_steps": 1, "train_minutes": 0.0}  # fmt: skip
+
+
+def test_summary_and_verdict_say_who_wins() -> None:
+    rows = [_row("random", 0, r, 0.0) for r in ("a", "b")]
+    rows += [_row("oracle", 0, "a", 10.0), _row("oracle", 0, "b", 20.0)]
+    for s, (x, y) in enumerate([(4.0, 6.0), (6.0, 8.0)]):
+        rows += [_row("no_dr", s, "a", x), _row("no_dr", s, "b", y)]
+        rows += [_row("uniform", s, "a", x + 1), _row("uniform", s, "b", y - 3)]
+    summary = summarize(rows)["E"]
+    assert summary["no_dr"]["return_per_seed"] == [5.0, 7.0]
+    assert summary["no_dr"]["return_std"] == pytest.approx(1.0)
+    assert summary["uniform"]["per_reality"]["a"]["normalized"] == pytest.approx(0.6)
+    v = verdicts({"E": summary})
+    assert v["uniform_beats_no_dr"] == {"E": False}  # mean 5 vs 6 over realities
+    assert "does NOT beat no DR" in v["lines"][0] and "higher on 1/2 realities" in v["lines"][0]
+    assert not v["a_guided_method_beats_uniform_on_two_envs"]
+
+
+def test_simopt_is_skipped_where_the_env_cannot_restore_a_state() -> None:
+    assert unsupported("simopt", CARTPOLE) is None
+    assert "recorded state" in (unsupported("simopt", "domrand/KukaReach-v0") or "")
+    cells = bench.plan_cells({"domrand/KukaReach-v0": TIERS["quick"]["domrand/KukaReach-v0"]},
+                             ["simopt", "uniform"], [0, 1])  # fmt: skip
+    assert [c.method for c in cells] == ["random", "uniform", "uniform"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--tier", "quik"], "unknown tier 'quik' (did you mean 'quick'?)"),
+        (["--envs", "pusherr"], "did you mean 'pusher'?"),
+        (["--methods", "simop"], "unknown method 'simop' (did you mean 'simopt'?)"),
+        (["--jobs", "0"], "jobs must be >= 1"),
+        (["--seeds", "-1"], "seeds must be"),
+    ],
+)
+def test_cli_refuses_bad_arguments_in_one_line(
+    argv: list[str], needle: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["bench", "transfer", *argv, "--out", str(tmp_path), "--cache", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("domrand: error:") and needle in err
+    assert err.count("\n") == 1 and "Traceback" not in err
