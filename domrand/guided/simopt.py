@@ -18,7 +18,9 @@ The loop, top to bottom (:meth:`SimOpt.run`):
    state (:mod:`domrand.guided.replay`), cost c(xi) = sum of D(tau_sim, tau_real) (weighted L1 + L2
    with Gaussian time smoothing, :mod:`domrand.guided.discrepancy`; W fixed per iteration, by the
    real rollouts' spread or by the replay noise of a perfect model), then update phi: REPS with a
-   KL bound (:mod:`domrand.guided.reps`) or one CMA-ES generation;
+   KL bound (:mod:`domrand.guided.reps`) or one CMA-ES generation. With ``restarts: K`` (REPS)
+   the updates run from K starting means (the current one, then draws from the starting spec),
+   each final mean is replayed once against every real rollout, and the lowest cost is kept;
 4. write ``iter_<k+1>/spec.yaml``; repeat. A final phase fine-tunes the policy on the last P_phi.
 
 The state is checkpointed after every phase, every real-rollout batch and every update.
@@ -65,6 +67,7 @@ __all__ = ["SimOpt", "SimOptSettings", "run_cli"]
 _Batch = tuple["Actor | ControllerActor | None", list[Trajectory], list["np.ndarray | None"]]
 
 _NOISE_STREAM, _SAMPLE_STREAM, _TARGET_STREAM = 0x6E6F69, 0x73616D, 0x746172
+_RESTART_STREAM = 0x727374
 
 
 class SimOpt:
@@ -210,17 +213,29 @@ class SimOpt:
                 before = replayer.steps
                 disc = self._discrepancy(state, batches, replayer)
                 budget.sim_steps += replayer.steps - before
-                # 3. phi updates reusing the real rollouts
-                while state["update"] < s.updates:
-                    u = state["update"]
+                # 3. phi updates reusing the real rollouts (from each of ``restarts`` starts)
+                if state.get("start") is None:
+                    state.update(start={"mean": state["mean"], "cov": state["cov"]}, restart=0)
+                    state["finished"] = []
+                while True:
+                    while state["update"] < s.updates:
+                        u = state["update"]
+                        before = replayer.steps
+                        stats = self._update(state, k, u, batches, disc, replayer)
+                        budget.sim_steps += replayer.steps - before
+                        state["update"] = u + 1
+                        state["last_update"] = stats
+                        ck.save()
+                    if s.restarts == 1:
+                        break
                     before = replayer.steps
-                    stats = self._update(state, k, u, batches, disc, replayer)
+                    self._finish_restart(state, k, batches, disc, replayer)
                     budget.sim_steps += replayer.steps - before
-                    state["update"] = u + 1
-                    state["last_update"] = stats
                     ck.save()
+                    if state["restart"] >= s.restarts:
+                        break
                 # 4. record the new distribution
-                state.update(iteration=k + 1, step="train", weights=None)
+                state.update(iteration=k + 1, step="train", weights=None, start=None)
                 mean, cov = np.array(state["mean"]), np.array(state["cov"])
                 spec_next = self.spec_of(mean, cov, f"iteration {k + 1}")
                 record_iteration(
@@ -250,6 +265,9 @@ class SimOpt:
             "final": None,
             "last_update": {},
             "weights": None,
+            "start": None,  #: this iteration's starting mean/cov (multi-start)
+            "restart": 0,
+            "finished": [],  #: the finished starts of this iteration: mean, cov, cost
             "budget": Budget().to_dict(),
             "history": [],
         }
@@ -333,6 +351,46 @@ class SimOpt:
             weights = tuple(state["weights"])
         return Discrepancy(s.w_l1, s.w_l2, s.smoothing, s.truncate, weights)
 
+    def _finish_restart(
+        self,
+        state: dict[str, Any],
+        k: int,
+        batches: Sequence[_Batch],
+        disc: Discrepancy,
+        replayer: Replayer,
+    ) -> None:
+        """Score the finished start's mean on every real rollout; begin the next start, or,
+        after the last, keep the one with the lowest cost (only sim-vs-real costs decide)."""
+        r = state["restart"]
+        mean = np.clip(np.array(state["mean"]), self.lo, self.hi)
+        cost = float(sum(replayer.costs(self._domains(mean[None]), t, disc, a, z)[0]
+                         for a, t, z in batches))  # fmt: skip
+        if not math.isfinite(cost):
+            cost = math.inf
+        state["finished"].append({"mean": state["mean"], "cov": state["cov"], "cost": cost})
+        state["restart"] = r + 1
+        if r + 1 < self.s.restarts:
+            state.update(mean=self._start_mean(k, r + 1).tolist(), cov=state["start"]["cov"])
+            state["update"] = 0
+            return
+        costs = [f["cost"] for f in state["finished"]]
+        best = int(np.argmin(costs))
+        state.update(mean=state["finished"][best]["mean"], cov=state["finished"][best]["cov"])
+        state["last_update"] = {
+            **state["last_update"],
+            "restart_costs": costs,
+            "restart_means": [f["mean"] for f in state["finished"]],
+            "restart_chosen": best,
+        }
+
+    def _start_mean(self, k: int, r: int) -> np.ndarray:
+        """Start ``r`` (>= 1) of iteration k: a draw from the starting spec's moment-matched
+        Gaussian, clipped to the box (the run's seed; nothing about the target)."""
+        ss = np.random.SeedSequence(self.seed, spawn_key=(_RESTART_STREAM, k, r))
+        z = np.random.default_rng(ss).standard_normal(len(self.knobs))
+        return np.clip(self.mean0 + np.linalg.cholesky(self._floor(self.cov0)) @ z, self.lo,
+                       self.hi)  # fmt: skip
+
     def _update(
         self,
         state: dict[str, Any],
@@ -354,7 +412,9 @@ class SimOpt:
                 es = CMA.from_state(state["cma"])
             x = self.lo + span * es.ask()
         else:
-            ss = np.random.SeedSequence(self.seed, spawn_key=(_SAMPLE_STREAM, k, u))
+            r = int(state.get("restart", 0))  # start 0 keeps the single-start stream
+            key = (_SAMPLE_STREAM, k, u) if r == 0 else (_SAMPLE_STREAM, k, u, r)
+            ss = np.random.SeedSequence(self.seed, spawn_key=key)
             z = np.random.default_rng(ss).standard_normal((s.samples, len(self.knobs)))
             chol = np.linalg.cholesky(self._floor(cov))
             x = np.clip(mean + z @ chol.T, self.lo, self.hi)  # what is simulated is what is fit

@@ -48,12 +48,21 @@ class SimOptSettings:
     truncate: float = 4.0  #: smoothing kernel truncation, sigmas (published 4)
     sim_domain: str | None = None  #: domain file pinned in every simulated replay
     sim_envs: int = 16  #: simulated envs stepping in lockstep
+    #: multi-start (REPS only): each iteration runs its ``updates`` from this many starting
+    #: means (the first from the current mean, the others drawn from the starting spec's
+    #: moment-matched Gaussian with the run's seeded generator, all with the current covariance)
+    #: against the same real rollouts, and keeps the run whose final mean has the lowest
+    #: discrepancy cost on all of them (one replay of each final mean; counted in sim steps).
+    #: Multiplies the update sim steps by ``restarts``. 1: a single start (the published loop)
+    restarts: int = 1
 
     def __post_init__(self) -> None:
+        if not isinstance(self.restarts, int) or isinstance(self.restarts, bool):
+            raise ConfigError(f"setting restarts must be an integer, got {self.restarts!r}")
         if self.segment is not None and self.segment < 0:
             raise ConfigError(f"setting segment must be >= 0, got {self.segment!r}")
         positive = ("iterations", "real_rollouts", "max_real_rollouts", "horizon", "updates")
-        for name in (*positive, "sim_envs"):
+        for name in (*positive, "sim_envs", "restarts"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name} must be >= 1, got {getattr(self, name)!r}")
         for name in ("train_steps", "finetune_steps", "final_steps"):
@@ -68,6 +77,8 @@ class SimOptSettings:
             )
         if self.backend not in ("reps", "cmaes"):
             raise ConfigError(f"setting backend must be 'reps' or 'cmaes', got {self.backend!r}")
+        if self.restarts > 1 and self.backend != "reps":
+            raise ConfigError(f"setting restarts > 1 needs backend reps, got {self.backend!r}")
         if self.weighting not in ("spread", "noise"):
             raise ConfigError(f"setting weighting must be spread or noise, got {self.weighting!r}")
         if self.replay not in ("auto", "closed", "open"):

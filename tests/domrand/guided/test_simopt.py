@@ -245,3 +245,50 @@ def test_noise_weighting_weighs_the_dimensions_by_their_replay_error(tmp_path: P
     assert report["budget"]["sim_steps"] == 4 * 30 + 2 * 30
     with pytest.raises(ConfigError, match="weighting"):
         SimOptSettings(weighting="fisher")
+
+
+def test_multi_start_keeps_the_start_with_the_lowest_cost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a toy cost with a wide shallow minimum (motor.gain 9, cost 1) and a narrow deeper one
+    (gain 14, cost 0), the starts (the first at the starting mean, the others drawn from the
+    starting spec) end in different places, some in the shallow minimum; the start kept is the
+    one with the lowest cost at its final mean, here the deeper minimum. The first start is the
+    single-start run (same sample stream), and every replay is counted."""
+    from domrand.guided.actor import ControllerActor
+
+    def toy(self: Replayer, domains: list, trajs: list, *args: object) -> np.ndarray:
+        self.steps += len(domains) * sum(len(t) for t in trajs)
+        g = np.array([d["motor.gain"] for d in domains])
+        f = np.array([d["cart.friction"] for d in domains])
+        return np.minimum(1.0 + ((g - 9.0) / 1.5) ** 2, ((g - 14.0) / 0.5) ** 2) + (f - 0.1) ** 2
+
+    monkeypatch.setattr(Replayer, "costs", toy)
+    lqr = CartPoleLQR()
+    actor = ControllerActor(lambda o, t: lqr(o), 0.5, np.array([-1.0]), np.array([1.0]))
+    gains, reports = {}, {}
+    for restarts in (1, 4):
+        settings = SimOptSettings(knobs=("motor.gain", "cart.friction"), iterations=1,
+                                  real_rollouts=1, horizon=10, train_steps=0, updates=10,
+                                  samples=16, sim_envs=4, restarts=restarts)  # fmt: skip
+        target = SimulatedTarget(ENV, domain=TRUTH, seed=2, max_steps=10)
+        out = tmp_path / str(restarts)
+        report = SimOpt(ENV, _spec(), target, out, settings, TINY, 0, probe=actor).run()
+        gains[restarts] = report["knobs"]["motor.gain"]["mean"]
+        reports[restarts] = report
+    import json
+
+    last = json.loads((tmp_path / "4" / "state.json").read_text())["history"][-1]
+    costs, means = last["restart_costs"], last["restart_means"]
+    assert len(costs) == 4 and last["restart_chosen"] == int(np.argmin(costs))
+    assert sum(abs(m[0] - 9.0) < 0.5 for m in means) >= 1  # some start ends in the shallow one
+    assert abs(gains[4] - 14.0) < 0.5 and min(costs) < 0.1  # the one kept is the deeper one
+    assert means[0][0] == pytest.approx(gains[1])  # the first start is the single-start run
+    assert abs(gains[1] - 14.0) > 1.0  # which, in 10 updates, has not got there
+    steps = {r: reports[r]["budget"]["sim_steps"] for r in (1, 4)}
+    assert steps == {1: 10 * 16 * 10, 4: 4 * (10 * 16 * 10 + 10)}  # + one scoring replay each
+    for bad in (0, -2, 1.5, "3", True):
+        with pytest.raises(ConfigError, match="restarts"):
+            SimOptSettings(restarts=bad)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="restarts > 1 needs backend reps"):
+        SimOptSettings(restarts=2, backend="cmaes")
