@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from domrand.backends.base import Backend, WorkerHandle, WorkerHost
+from domrand.backends.base import Backend, BackendError, WorkerHandle, WorkerHost
 
 __all__ = ["LocalBackend"]
 
@@ -19,7 +19,8 @@ class _LocalHandle(WorkerHandle):
         self._pending = (fn, args)
 
     def recv(self) -> Any:
-        assert self._pending is not None, "recv() without send()"
+        if self._pending is None:
+            raise BackendError("recv() without send() on a local worker")
         fn, args = self._pending
         self._pending = None
         return self.host.run(fn, args)

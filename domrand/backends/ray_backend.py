@@ -169,7 +169,8 @@ class RayBackend(Backend):
     def _accept(self, token: str, serving: Any) -> Any:
         """The connection the actor behind ``serving`` opens back to us."""
         ray = _ray()
-        assert self._listener is not None
+        if self._listener is None:
+            raise BackendError("the Ray backend's driver listener is not open (backend closed?)")
         sock = self._listener._listener._socket  # type: ignore[attr-defined]
         while True:
             ready, _, _ = select.select([sock], [], [], CONNECT_TIMEOUT_S)
