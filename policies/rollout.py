@@ -21,6 +21,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from domrand.backends.vector import split_info
 from domrand.errors import DomrandError
 from domrand.guided.base import Guide
 from domrand.policies.buffer import Rollout
@@ -46,19 +47,7 @@ class Episode:
 
 def env_info(infos: dict[str, Any], i: int) -> dict[str, Any]:
     """Env ``i``'s own info out of gymnasium's batched info dict (values as Python scalars)."""
-    out: dict[str, Any] = {}
-    for key, value in infos.items():
-        if key.startswith("_"):
-            continue
-        present = infos.get("_" + key)
-        if present is not None and not present[i]:
-            continue
-        if isinstance(value, dict):
-            out[key] = env_info(value, i)
-        else:
-            v = value[i]
-            out[key] = v.item() if isinstance(v, np.generic) else v
-    return out
+    return split_info(infos, i, keep_empty=True)
 
 
 class Collector:

@@ -65,8 +65,11 @@ class EnvRecipe:
         return replace(self, seed=int(ss.generate_state(1, np.uint32)[0]))
 
 
-def split_info(infos: Mapping[str, Any], i: int) -> dict[str, Any]:
-    """Env ``i``'s own info out of a batched info dict (numpy scalars as Python scalars)."""
+def split_info(infos: Mapping[str, Any], i: int, keep_empty: bool = False) -> dict[str, Any]:
+    """Env ``i``'s own info out of a batched info dict (numpy scalars as Python scalars).
+
+    A nested dict with no presence mask that comes out empty is dropped unless ``keep_empty``.
+    """
     out: dict[str, Any] = {}
     for key, value in infos.items():
         if key.startswith("_"):
@@ -75,8 +78,8 @@ def split_info(infos: Mapping[str, Any], i: int) -> dict[str, Any]:
         if present is not None and not present[i]:
             continue
         if isinstance(value, dict):
-            sub = split_info(value, i)
-            if sub or present is not None:
+            sub = split_info(value, i, keep_empty)
+            if sub or keep_empty or present is not None:
                 out[key] = sub
         else:
             v = value[i]
