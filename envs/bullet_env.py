@@ -103,6 +103,7 @@ class BulletEnv(gym.Env[np.ndarray, np.ndarray], ABC):
         self._image_space = gym.spaces.Box(0, 255, (h, w, 3), dtype=np.uint8)
         with quiet_stdout():
             self._p = BulletClient(connection_mode=pybullet.DIRECT)
+        self._deterministic_pairs()
         # Hot-path calls bypass BulletClient.__getattr__ (which costs microseconds per call).
         self._client_id: int = self._p._client
         self._step_simulation = functools.partial(
@@ -165,12 +166,24 @@ class BulletEnv(gym.Env[np.ndarray, np.ndarray], ABC):
     def _task_outcome(self, state: Sequence[float]) -> tuple[float, bool, dict[str, Any]]:
         """Return ``(reward, terminated, info)`` for the noiseless state."""
 
+    def _deterministic_pairs(self) -> None:
+        """Sort the broadphase's overlapping pairs before solving contacts.
+
+        Unsorted, their order follows the history of bodies entering and leaving contact
+        (teleports included), the solver visits contacts in that order, and a contact-rich scene
+        reset to one state gives different motions depending on what the env did before: a
+        pushed puck alternated between two paths on successive replays (measured).
+        """
+        self._p.setPhysicsEngineParameter(deterministicOverlappingPairs=1)
+
     def _set_state(self, state: np.ndarray) -> None:
         """Put the scene in ``state``, laid out as :meth:`_state` returns it (optional hook).
 
         Used by ``reset(options={"state": ...})``, e.g. so a simulation starts where a real
-        trajectory started (SimOpt). Called after ``_reset_task``; envs that cannot restore a
-        state from its observation keep this default.
+        trajectory started (SimOpt). Called *instead of* ``_reset_task``, so it must place the
+        whole scene and draw nothing: the same state then gives the same simulation in any env,
+        whatever it ran before. Envs that cannot restore a state from its observation keep this
+        default.
         """
         raise ValueError(f"{type(self).__name__} cannot be reset to a given state")
 
@@ -350,6 +363,7 @@ class BulletEnv(gym.Env[np.ndarray, np.ndarray], ABC):
             # re-applied below because resetSimulation() forgot it.
             self._values = {k.name: target[k.name] for k in self._load_knobs}
             self._p.resetSimulation()
+            self._deterministic_pairs()
             self._load()
             if self._visual is not None:
                 scene = self._visual_scene()
@@ -369,9 +383,13 @@ class BulletEnv(gym.Env[np.ndarray, np.ndarray], ABC):
         self._act_dim = len(self._a_lo)
         self._zero_action = [min(max(0.0, lo), hi) for lo, hi in zip(self._a_lo, self._a_hi)]
         self._last_applied = self._zero_action
-        self._reset_task()
         start = (options or {}).get("state")
-        if start is not None:
+        if start is None:
+            self._reset_task()
+        else:
+            # Not after a random _reset_task: the scene must not depend on draws that are then
+            # overwritten. A contact-rich scene remembers them (broadphase pair order, contact
+            # caches) and a replay from the same state would differ from env to env.
             self._set_state(np.asarray(start, dtype=np.float64).ravel())
         if self._visual is None:
             return self._observation(self._state()), {"domain": dict(self._values)}

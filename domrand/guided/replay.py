@@ -15,6 +15,13 @@ puck's start moves the pusher by ~1e-3 m/s after one step). Short segments measu
 prediction errors instead, which grow smoothly with the parameter error. (A restart empties the
 actuator-latency queue, so segments are approximate under ``action.delay``.)
 
+With ``jitter`` (a per-dimension std), every replay of a domain starts, and restarts, from the
+real state plus its own small Gaussian perturbation, drawn from a seed that comes with the domain
+(so the numbers still do not depend on where a batch runs). In a chaotic contact simulation a
+replay's cost is then a draw around the *expected* cost over states the sensors cannot tell apart,
+instead of a fixed value that jumps between neighbouring parameters: a rough floor in which an
+optimizer can settle at a wrong point that happens to replay well.
+
 Either way the simulation starts from the real initial state (``reset(options={"state": o_0})``)
 and runs exactly as many steps as the real rollout, ignoring termination (a simulated pole that
 falls early must not shorten the comparison and look cheap). A rollout the simulator breaks
@@ -41,6 +48,8 @@ from domrand.target import Trajectory
 
 __all__ = ["IdlePolicy", "Replayer", "cut"]
 
+_JITTER_STREAM = 0x6A6974
+
 
 class Replayer:
     """A pool of simulated envs that replays real trajectories under sampled domains.
@@ -60,10 +69,13 @@ class Replayer:
         num_envs: int = 16,
         segment: int = 0,
         backend: BackendConfig | None = None,
+        jitter: np.ndarray | None = None,
     ) -> None:
         self.env_id, self.num_envs = env_id, num_envs
         self.pins = dict(pins)
         self.segment = segment
+        #: per-observation-dimension std of the start/restart-state perturbation (None: none)
+        self.jitter = None if jitter is None else np.asarray(jitter, dtype=np.float64)
         self._envs: list[Any] | None = None
         self.backend_config = backend or BackendConfig("local")
         self._backend: Backend | None = None
@@ -94,18 +106,21 @@ class Replayer:
         discrepancy: Discrepancy,
         actor: Actor | ControllerActor | None,
         noises: Sequence[np.ndarray | None],
+        seeds: Sequence[int] | None = None,
     ) -> np.ndarray:
         """Summed discrepancy of every domain over the real trajectories (``inf``: a fault).
 
         Args:
             actor: the closed-loop policy, or ``None`` to replay the recorded actions.
             noises: the pre-drawn action noise of each real rollout (closed loop only).
+            seeds: one per domain, for its replays' state jitter (needed with ``jitter``).
         """
         if self._backend is None:
             self._backend = open_backend(self.backend_config)
         n = self.num_envs
-        chunks = [list(domains[i : i + n]) for i in range(0, len(domains), n)]
-        args = (self._key, self.env_id, self.pins, n, self.segment)
+        keyed = list(zip(domains, self._seeds(domains, seeds)))
+        chunks = [keyed[i : i + n] for i in range(0, len(keyed), n)]
+        args = (self._key, self.env_id, self.pins, n, self.segment, self.jitter)
         results = run_chunks(
             self._backend,
             _costs_chunk,
@@ -128,14 +143,25 @@ class Replayer:
         discrepancy: Discrepancy,
         actor: Actor | ControllerActor | None,
         noises: Sequence[np.ndarray | None],
+        seeds: Sequence[int] | None = None,
     ) -> np.ndarray:
         """:meth:`costs` computed with this process's pool."""
         total = np.zeros(len(domains))
-        for traj, noise in zip(real, noises):
-            sims = self.simulate(domains, traj, actor, noise)
+        seeds = self._seeds(domains, seeds)
+        for j, (traj, noise) in enumerate(zip(real, noises)):
+            sims = self.simulate(domains, traj, actor, noise, [(s, j) for s in seeds])
             for i, sim in enumerate(sims):
                 total[i] += np.inf if sim is None else discrepancy(sim, traj.observations)
         return total
+
+    def _seeds(self, domains: Sequence[Domain], seeds: Sequence[int] | None) -> list[int]:
+        if seeds is None:
+            if self.jitter is not None:
+                raise DomrandError("replays with state jitter need a seed per domain")
+            return [0] * len(domains)
+        if len(seeds) != len(domains):
+            raise DomrandError(f"{len(seeds)} jitter seeds for {len(domains)} domains")
+        return [int(s) for s in seeds]
 
     def replay_noise(
         self,
@@ -152,20 +178,24 @@ class Replayer:
         parameter can explain: float32 restart states, an emptied contact cache, solver chaos.
         """
         total, count = 0.0, 0
-        for traj, noise in zip(real, noises):
-            segment, self.segment = self.segment, 0
-            try:
-                (twin,) = self.simulate([domain], traj, actor, noise)
-            finally:
-                self.segment = segment
-            if twin is None:
-                continue
-            twin = twin.astype(np.float32).astype(np.float64)  # observed like the real ones
-            stand_in = Trajectory(twin, traj.actions, traj.rewards, traj.timestamps, traj.infos)
-            (again,) = self.simulate([domain], stand_in, actor, noise)
-            if again is not None:
-                total = total + ((again - twin) ** 2).sum(axis=0)
-                count += len(twin)
+        jitter, self.jitter = self.jitter, None  # the floor of unperturbed replays
+        try:
+            for traj, noise in zip(real, noises):
+                segment, self.segment = self.segment, 0
+                try:
+                    (twin,) = self.simulate([domain], traj, actor, noise)
+                finally:
+                    self.segment = segment
+                if twin is None:
+                    continue
+                twin = twin.astype(np.float32).astype(np.float64)  # observed like the real ones
+                stand_in = Trajectory(twin, traj.actions, traj.rewards, traj.timestamps, traj.infos)
+                (again,) = self.simulate([domain], stand_in, actor, noise)
+                if again is not None:
+                    total = total + ((again - twin) ** 2).sum(axis=0)
+                    count += len(twin)
+        finally:
+            self.jitter = jitter
         if count == 0:
             raise DomrandError("every simulated replay broke the simulator (physics faults)")
         return np.sqrt(np.asarray(total) / count)
@@ -176,13 +206,29 @@ class Replayer:
         real: Trajectory,
         actor: Actor | ControllerActor | None,
         noise: np.ndarray | None,
+        keys: Sequence[tuple[int, int]] | None = None,
     ) -> list[np.ndarray | None]:
-        """Simulated observation sequences ``[T + 1, d]`` of ``real``, one per domain."""
+        """Simulated observation sequences ``[T + 1, d]`` of ``real``, one per domain.
+
+        ``keys``: per domain, (seed, real-rollout index) of its state jitter (with ``jitter``).
+        """
         out: list[np.ndarray | None] = []
         n = len(self.envs)
         for start in range(0, len(domains), n):
-            out += self._batch(list(domains[start : start + n]), real, actor, noise)
+            part = None if keys is None else list(keys[start : start + n])
+            out += self._batch(list(domains[start : start + n]), real, actor, noise, part)
         return out
+
+    def _perturb(self, keys: Sequence[tuple[int, int]] | None, b: int) -> list[Any] | None:
+        """One generator per env for the state jitter (``None``: no jitter)."""
+        if self.jitter is None or not np.any(self.jitter > 0):
+            return None
+        if keys is None or len(keys) != b:
+            raise DomrandError("replays with state jitter need a seed per domain")
+        return [
+            np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_JITTER_STREAM, j)))
+            for seed, j in keys
+        ]
 
     def _batch(
         self,
@@ -190,13 +236,22 @@ class Replayer:
         real: Trajectory,
         actor: Actor | ControllerActor | None,
         noise: np.ndarray | None,
+        keys: Sequence[tuple[int, int]] | None = None,
     ) -> list[np.ndarray | None]:
         envs = self.envs[: len(domains)]
         b, steps = len(envs), len(real)
         domains = [{**self.pins, **d} for d in domains]
-        start = real.observations[0]
+        rngs, jitter = self._perturb(keys, b), self.jitter
+
+        def state(i: int, t: int) -> np.ndarray:
+            o = real.observations[t]
+            if rngs is None or jitter is None:
+                return o
+            return o + jitter * rngs[i].standard_normal(o.shape)
+
         first = [
-            env.reset(options={"domain": d, "state": start})[0] for env, d in zip(envs, domains)
+            env.reset(options={"domain": d, "state": state(i, 0)})[0]
+            for i, (env, d) in enumerate(zip(envs, domains))
         ]
         obs = np.empty((b, steps + 1, len(first[0])))
         obs[:, 0] = first
@@ -211,7 +266,7 @@ class Replayer:
                 # the simulation restarts at the real state, and the policy acts on that state
                 for i, env in enumerate(envs):
                     if ok[i]:
-                        env.reset(options={"domain": domains[i], "state": real.observations[t]})
+                        env.reset(options={"domain": domains[i], "state": state(i, t)})
                 seen = np.broadcast_to(real.observations[t], obs[:, t].shape)
             if actor is not None:
                 actions = actor.step(seen, rewards)
@@ -232,19 +287,21 @@ class Replayer:
 def _costs_chunk(
     host: WorkerHost,
     actor: Actor | ControllerActor | None,
-    args: tuple[str, str, Mapping[str, Any], int, int],
+    args: tuple[str, str, Mapping[str, Any], int, int, np.ndarray | None],
     real: Sequence[Trajectory],
     discrepancy: Discrepancy,
     noises: Sequence[np.ndarray | None],
-    domains: list[Domain],
+    keyed: list[tuple[Domain, int]],
 ) -> tuple[np.ndarray, int]:
     """On a worker: the costs of one batch of domains, with the worker's own pool (kept)."""
-    key, env_id, pins, num_envs, segment = args
+    key, env_id, pins, num_envs, segment, jitter = args
     replayer = host.resources.get(key)
     if replayer is None:
         replayer = host.resources[key] = Replayer(env_id, pins, num_envs, segment)
+    replayer.jitter = jitter
     before = replayer.steps
-    costs = replayer.local_costs(domains, real, discrepancy, actor, noises)
+    domains, seeds = [d for d, _ in keyed], [s for _, s in keyed]
+    costs = replayer.local_costs(domains, real, discrepancy, actor, noises, seeds)
     return costs, replayer.steps - before
 
 

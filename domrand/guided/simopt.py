@@ -67,7 +67,8 @@ __all__ = ["SimOpt", "SimOptSettings", "run_cli"]
 _Batch = tuple["Actor | ControllerActor | None", list[Trajectory], list["np.ndarray | None"]]
 
 _NOISE_STREAM, _SAMPLE_STREAM, _TARGET_STREAM = 0x6E6F69, 0x73616D, 0x746172
-_RESTART_STREAM = 0x727374
+_RESTART_STREAM, _JITTER_STREAM = 0x727374, 0x6A6974
+_SELECT = 2**31  # the update index of the restart-selection replays (no update reaches it)
 
 
 class SimOpt:
@@ -210,6 +211,7 @@ class SimOpt:
                     state.update(step="update", update=0)
                     ck.save()
                 batches = self._batches(k, actor)
+                replayer.jitter = self._jitter(batches)
                 before = replayer.steps
                 disc = self._discrepancy(state, batches, replayer)
                 budget.sim_steps += replayer.steps - before
@@ -351,6 +353,31 @@ class SimOpt:
             weights = tuple(state["weights"])
         return Discrepancy(s.w_l1, s.w_l2, s.smoothing, s.truncate, weights)
 
+    def _jitter(self, batches: Sequence[_Batch]) -> np.ndarray | None:
+        """The replays' start-state perturbation std per dimension (``None``: no jitter)."""
+        if self.s.jitter == 0:
+            return None
+        real = np.concatenate([t.observations for _, trajs, _ in batches for t in trajs])
+        return self.s.jitter * real.std(axis=0)
+
+    def _costs(
+        self,
+        domains: list[Domain],
+        batches: Sequence[_Batch],
+        disc: Discrepancy,
+        replayer: Replayer,
+        key: tuple[int, ...],
+    ) -> np.ndarray:
+        """Each domain's cost summed over every batch of real rollouts (seeded jitter)."""
+        total = np.zeros(len(domains))
+        for b, (actor, trajs, noises) in enumerate(batches):
+            seeds = None
+            if replayer.jitter is not None:
+                ss = np.random.SeedSequence(self.seed, spawn_key=(_JITTER_STREAM, *key, b))
+                seeds = [int(v) for v in ss.generate_state(len(domains))]
+            total = total + replayer.costs(domains, trajs, disc, actor, noises, seeds)
+        return total
+
     def _finish_restart(
         self,
         state: dict[str, Any],
@@ -363,8 +390,8 @@ class SimOpt:
         after the last, keep the one with the lowest cost (only sim-vs-real costs decide)."""
         r = state["restart"]
         mean = np.clip(np.array(state["mean"]), self.lo, self.hi)
-        cost = float(sum(replayer.costs(self._domains(mean[None]), t, disc, a, z)[0]
-                         for a, t, z in batches))  # fmt: skip
+        replays = self._domains(np.repeat(mean[None], self.s.select_replays, axis=0))
+        cost = float(np.mean(self._costs(replays, batches, disc, replayer, (k, _SELECT, r))))
         if not math.isfinite(cost):
             cost = math.inf
         state["finished"].append({"mean": state["mean"], "cov": state["cov"], "cost": cost})
@@ -419,7 +446,7 @@ class SimOpt:
             chol = np.linalg.cholesky(self._floor(cov))
             x = np.clip(mean + z @ chol.T, self.lo, self.hi)  # what is simulated is what is fit
         domains = self._domains(x)  # open loop (actor None) replays the recorded actions
-        costs = sum(replayer.costs(domains, trajs, disc, a, z) for a, trajs, z in batches)
+        costs = self._costs(domains, batches, disc, replayer, (k, u, int(state.get("restart", 0))))
         finite = np.isfinite(costs)
         if not finite.any():
             raise DomrandError("every simulated replay broke the simulator (physics faults)")

@@ -55,6 +55,15 @@ class SimOptSettings:
     #: discrepancy cost on all of them (one replay of each final mean; counted in sim steps).
     #: Multiplies the update sim steps by ``restarts``. 1: a single start (the published loop)
     restarts: int = 1
+    #: replays start (and restart) from the real state plus N(0, (jitter * spread)^2) per
+    #: observation dimension (spread: the real rollouts' std), drawn afresh for every sampled
+    #: domain from the run's seed. In a chaotic contact simulation this turns the cost of a
+    #: domain into a draw around its expected cost instead of a fixed value that jumps between
+    #: neighbouring domains (a rough floor an update can settle in). 0: exact real states
+    jitter: float = 0.0
+    #: with ``restarts``: each finished start's mean is scored by the average cost of this many
+    #: replays, each with its own jitter (needs ``jitter`` > 0)
+    select_replays: int = 1
 
     def __post_init__(self) -> None:
         if not isinstance(self.restarts, int) or isinstance(self.restarts, bool):
@@ -62,7 +71,7 @@ class SimOptSettings:
         if self.segment is not None and self.segment < 0:
             raise ConfigError(f"setting segment must be >= 0, got {self.segment!r}")
         positive = ("iterations", "real_rollouts", "max_real_rollouts", "horizon", "updates")
-        for name in (*positive, "sim_envs", "restarts"):
+        for name in (*positive, "sim_envs", "restarts", "select_replays"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name} must be >= 1, got {getattr(self, name)!r}")
         for name in ("train_steps", "finetune_steps", "final_steps"):
@@ -79,6 +88,12 @@ class SimOptSettings:
             raise ConfigError(f"setting backend must be 'reps' or 'cmaes', got {self.backend!r}")
         if self.restarts > 1 and self.backend != "reps":
             raise ConfigError(f"setting restarts > 1 needs backend reps, got {self.backend!r}")
+        if not 0 <= self.jitter < 1:
+            raise ConfigError(f"setting jitter must be in [0, 1), got {self.jitter!r}")
+        if self.select_replays > 1 and self.jitter == 0:
+            raise ConfigError(
+                "setting select_replays > 1 needs jitter > 0 (unperturbed replays are identical)"
+            )
         if self.weighting not in ("spread", "noise"):
             raise ConfigError(f"setting weighting must be spread or noise, got {self.weighting!r}")
         if self.replay not in ("auto", "closed", "open"):

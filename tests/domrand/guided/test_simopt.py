@@ -292,3 +292,65 @@ def test_multi_start_keeps_the_start_with_the_lowest_cost(
             SimOptSettings(restarts=bad)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="restarts > 1 needs backend reps"):
         SimOptSettings(restarts=2, backend="cmaes")
+
+
+def test_state_jitter_makes_each_replay_a_seeded_draw() -> None:
+    """With jitter, a domain's replays start from perturbed real states: the same seed gives the
+    same cost, another seed another cost (a contact-rich push amplifies 1e-5 m), and the numbers
+    follow each domain's seed, not its place in a batch; without seeds it refuses."""
+    from domrand.guided.actor import ControllerActor
+
+    pusher = "domrand/Pusher-v0"
+
+    def push(obs: np.ndarray, t: int) -> np.ndarray:
+        return np.clip((obs[4:6] - obs[0:2]) / 0.04, -1.0, 1.0)
+
+    actor = ControllerActor(push, 0.3, -np.ones(2), np.ones(2))
+    noise = np.random.default_rng(0).standard_normal((40, 2))
+    real = SimulatedTarget(pusher, domain={"puck.mass": 0.3}, seed=0, max_steps=40).rollout(
+        EpisodePolicy(actor, noise), 1
+    )
+    jitter = 1e-4 * real[0].observations.std(axis=0)
+    domain = {"puck.mass": 0.3}
+    disc = Discrepancy()
+    plain = Replayer(pusher, {}, num_envs=2, segment=10)
+    jittered = Replayer(pusher, {}, num_envs=2, segment=10, jitter=jitter)
+    wide = Replayer(pusher, {}, num_envs=4, segment=10, jitter=jitter)
+    try:
+        same = plain.costs([domain] * 3, real, disc, actor, [noise])
+        assert same[0] == same[1] == same[2]
+        seeds = [11, 12, 13, 11]
+        costs = jittered.costs([domain] * 4, real, disc, actor, [noise], seeds)
+        assert costs[0] == costs[3] and len(set(costs[:3].tolist())) == 3
+        assert not np.isclose(costs[0], same[0])
+        # a pool of 4 in this process (one batch) gives what batches of 2 gave
+        local = wide.local_costs([domain] * 4, real, disc, actor, [noise], seeds)
+        np.testing.assert_array_equal(local, costs)
+        with pytest.raises(domrand.DomrandError, match="seed per domain"):
+            jittered.costs([domain], real, disc, actor, [noise])
+    finally:
+        for r in (plain, jittered, wide):
+            r.close()
+
+
+def test_jittered_restarts_score_each_final_mean_by_several_replays(tmp_path: Path) -> None:
+    from domrand.guided.actor import ControllerActor
+
+    lqr = CartPoleLQR()
+    actor = ControllerActor(lambda o, t: lqr(o), 0.5, np.array([-1.0]), np.array([1.0]))
+    settings = SimOptSettings(knobs=("motor.gain", "cart.friction"), iterations=1,
+                              real_rollouts=1, horizon=20, train_steps=0, updates=2, samples=4,
+                              segment=10, sim_envs=4, restarts=2, jitter=1e-3,
+                              select_replays=3)  # fmt: skip
+    reports = []
+    for name in ("a", "b"):
+        target = SimulatedTarget(ENV, domain=TRUTH, seed=2, max_steps=20)
+        out = tmp_path / name
+        reports.append(SimOpt(ENV, _spec(), target, out, settings, TINY, 0, probe=actor).run())
+    assert reports[0]["knobs"] == reports[1]["knobs"]  # seeded: the same run twice
+    # 2 starts x (2 updates x 4 samples + 3 scoring replays) x 20 steps
+    assert reports[0]["budget"]["sim_steps"] == 2 * (2 * 4 + 3) * 20
+    with pytest.raises(ConfigError, match="jitter"):
+        SimOptSettings(jitter=1.5)
+    with pytest.raises(ConfigError, match="select_replays > 1 needs jitter"):
+        SimOptSettings(select_replays=2)
