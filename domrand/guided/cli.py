@@ -18,7 +18,7 @@ __all__ = ["METHODS", "add_guide_parser", "parse_overrides", "run_guide"]
 #: method name -> (module, one-line description)
 METHODS: dict[str, tuple[str, str]] = {
     "cmaes": ("domrand.guided.cmaes", "CMA-ES-tuned distribution (bilevel or SO-CMA)"),
-    "simopt": ("domrand.guided.simopt", "SimOpt: match simulated to real trajectories (REPS)"),
+    "simopt": ("domrand.guided.simopt_cli", "SimOpt: match simulated to real trajectories (REPS)"),
     "adr": ("domrand.guided.adr", "Active Domain Randomization (SVPG particles + discriminator)"),
     "autodr": ("domrand.guided.autodr", "OpenAI-style automatic domain randomization"),
 }

@@ -28,7 +28,6 @@ The state is checkpointed after every phase, every real-rollout batch and every 
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from domrand.errors import ConfigError, DomrandError
+from domrand.errors import DomrandError
 from domrand.guided.actor import Actor, ControllerActor, EpisodePolicy
 from domrand.guided.cma_state import CMA
 from domrand.guided.discrepancy import Discrepancy
@@ -50,7 +49,6 @@ from domrand.guided.state import (
     doc_without,
     knob_box,
     knob_moments,
-    load_state,
     record_iteration,
     require_tunable,
     train_phase,
@@ -61,12 +59,12 @@ from domrand.target import RecordedTarget, TargetDomain, Trajectory
 if TYPE_CHECKING:
     from domrand.policies.config import TrainConfig
 
-__all__ = ["SimOpt", "SimOptSettings", "run_cli"]
+__all__ = ["SimOpt", "SimOptSettings"]
 
 #: real rollouts replayed by one actor (None: open loop), with their pre-drawn noise
 _Batch = tuple["Actor | ControllerActor | None", list[Trajectory], list["np.ndarray | None"]]
 
-_NOISE_STREAM, _SAMPLE_STREAM, _TARGET_STREAM = 0x6E6F69, 0x73616D, 0x746172
+_NOISE_STREAM, _SAMPLE_STREAM = 0x6E6F69, 0x73616D
 _RESTART_STREAM, _JITTER_STREAM = 0x727374, 0x6A6974
 _SELECT = 2**31  # the update index of the restart-selection replays (no update reaches it)
 
@@ -488,59 +486,3 @@ class SimOpt:
             "policy": None if state["policy"] is None else str(self.out / state["policy"]),
             "final_spec": final.to_dict(),
         }
-
-
-# ---------------------------------------------------------------------- command line
-def run_cli(args: argparse.Namespace) -> int:
-    """``domrand guide simopt --env ID --spec FILE (--reality|--domain|--recorded) --out DIR``."""
-    from domrand.guided.guide_run import (
-        load_guide_settings,
-        prepare_out,
-        setup_guide,
-        write_report,
-    )
-    from domrand.guided.state import make_target, target_label
-
-    method_doc, _ = load_guide_settings(args)
-    weights = method_doc.pop("obs_weights", None)
-    if weights is not None and (
-        not isinstance(weights, list)
-        or not all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights)
-    ):
-        raise ConfigError(f"setting obs_weights must be a list of numbers, got {weights!r}")
-    setup = setup_guide(
-        args,
-        "simopt",
-        SimOptSettings,
-        method_doc=method_doc,
-        extra_settings={"obs_weights": weights},
-    )
-    settings, cfg, spec, out, record = (
-        setup.settings, setup.cfg, setup.spec, setup.out, setup.record
-    )  # fmt: skip
-    require_tunable(spec, "SimOpt")
-    label = record["target"] = target_label(args)
-    state = load_state(out) if args.resume else None
-    used = 0 if state is None else int(state["budget"]["real_rollouts"])
-    ss = np.random.SeedSequence(args.seed, spawn_key=(_TARGET_STREAM, used))
-    target = make_target(
-        args, args.env, seed=int(ss.generate_state(1)[0]), max_steps=settings.horizon
-    )
-    if weights is not None and len(weights) != int(np.prod(target.observation_space.shape)):
-        raise ConfigError(
-            f"obs_weights has {len(weights)} entries for {target.observation_space.shape[0]} "
-            "observation dimensions"
-        )
-    run = SimOpt(args.env, spec, target, out, settings, cfg, args.seed, weights)
-    prepare_out(out, record, args.resume)
-    report = run.run()
-    report["target"] = label
-    write_report(out, report)
-    b = report["budget"]
-    knobs = ", ".join(f"{k} {v['mean']:.4g}+-{v['std']:.2g}" for k, v in report["knobs"].items())
-    print(
-        f"simopt on {args.env}: {knobs}; {b['real_rollouts']} real rollouts "
-        f"({b['real_steps']} steps), {b['sim_steps']} sim steps, {b['train_steps']} training "
-        f"steps, {b['wall_s']:.0f} s; wrote {out}/spec.yaml"
-    )
-    return 0
