@@ -17,6 +17,7 @@ import torch
 
 import domrand
 from domrand.backends import BackendConfig, BackendError, WorkerDied, open_backend, run_chunks
+from domrand.backends.base import ping as run_ping
 from domrand.cli import main
 from domrand.errors import ConfigError
 from domrand.guided.rollouts import PolicyRunner
@@ -230,6 +231,22 @@ def test_ray_training_matches_subprocess_and_local(ray_cluster: Any, tmp_path: P
         assert metrics(tmp_path / "ray2") == metrics(tmp_path / other), other
         assert same_weights(tmp_path / "ray2", tmp_path / other), other
     np.testing.assert_array_equal(vec_trace(BackendConfig("ray", 2)), vec_trace(None))
+
+
+def test_ray_actors_on_the_drivers_machine_use_a_unix_socket(ray_cluster: Any) -> None:
+    import socket
+
+    backend = open_backend(BackendConfig("ray", 2))  # the module's actors
+    try:
+        for handle in backend.handles:
+            sock = socket.socket(fileno=os.dup(handle.conn.fileno()))  # type: ignore[attr-defined]
+            try:
+                assert sock.family == socket.AF_UNIX
+            finally:
+                sock.close()
+            assert handle.call(run_ping) == handle.pid  # type: ignore[attr-defined]
+    finally:
+        backend.close()
 
 
 def test_killed_ray_actor_is_restarted_and_training_goes_on(
