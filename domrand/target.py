@@ -40,6 +40,7 @@ __all__ = [
     "RecordedTarget",
     "RobotTarget",
     "SimulatedTarget",
+    "SimulatedTargetRecipe",
     "TargetDomain",
     "TargetError",
     "Trajectory",
@@ -171,6 +172,11 @@ class TargetDomain(ABC):
                     f"target {what} space {mine} does not match the simulator's {theirs}"
                 )
 
+    def recipe(self) -> SimulatedTargetRecipe | None:
+        """How to build a copy of this target elsewhere (a rollout-backend worker) under
+        another seed, or ``None`` when the target exists only here (a robot, a recording)."""
+        return None
+
     def rollout(self, policy: Policy, n_episodes: int) -> list[Trajectory]:
         """Run ``policy`` for ``n_episodes`` episodes on the target; counted in rollouts_used."""
         if n_episodes < 1:
@@ -211,6 +217,19 @@ class SimulatedTarget(TargetDomain):
         super().__init__(self._env.observation_space, self._env.action_space)  # type: ignore[arg-type]
         self.env_id = env_id
         self.max_steps = max_steps
+        self._reality = reality
+        # the pinned values themselves (not a path), so a copy can be built on another node
+        self._domain: dict[str, Any] | None = None
+        if isinstance(domain, Mapping):
+            self._domain = dict(domain)
+        elif domain is not None:
+            from domrand.registry import knobs_for
+            from domrand.spec import load_domain
+
+            self._domain = dict(load_domain(domain, knobs_for(env_id)))
+
+    def recipe(self) -> SimulatedTargetRecipe:
+        return SimulatedTargetRecipe(self.env_id, self._reality, self._domain, self.max_steps)
 
     def _episode(self, policy: Policy) -> Trajectory:
         obs, _ = self._env.reset()
@@ -241,6 +260,26 @@ class SimulatedTarget(TargetDomain):
 
     def close(self) -> None:
         self._env.close()
+
+
+@dataclass(frozen=True)
+class SimulatedTargetRecipe:
+    """A picklable description of a :class:`SimulatedTarget` (the reality stays inside)."""
+
+    env_id: str
+    reality: str | None
+    domain: Mapping[str, Any] | None
+    max_steps: int | None
+
+    def build(self, seed: int) -> SimulatedTarget:
+        """The target, its first episode reset with ``seed``."""
+        return SimulatedTarget(
+            self.env_id,
+            reality=self.reality,
+            domain=None if self.domain is None else dict(self.domain),
+            seed=seed,
+            max_steps=self.max_steps,
+        )
 
 
 def _jsonable(v: Any) -> bool:

@@ -1,11 +1,13 @@
 """``ray``: one Ray actor per worker, on a local Ray instance or a cluster (``--address``).
 
 Ray places the actors (1 CPU each), restarts nothing by itself, and reports their deaths; the
-calls themselves go over a direct TCP connection from each actor back to the driver (the
+calls themselves go over a direct connection from each actor back to the driver (the
 ``multiprocessing`` connection protocol with an auth key, the same loop as a subprocess worker),
 because a Ray actor call costs about a millisecond, which a lockstep env step cannot afford (see
-benchmarks/results/backends.md). The workers must be able to reach the driver's address on an
-ephemeral TCP port; ``DOMRAND_RAY_CHANNEL=ray`` sends every call through Ray instead.
+benchmarks/results/backends.md). An actor on the driver's machine connects over a Unix socket
+(what a subprocess worker's pipe is; half the round trip of loopback TCP), one on another node
+over TCP (``TCP_NODELAY``) to an ephemeral port of the driver, which it must be able to reach;
+``DOMRAND_RAY_CHANNEL=ray`` sends every call through Ray instead.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import os
 import pickle
 import secrets
 import select
+import socket
+import tempfile
 from collections.abc import Callable
 from multiprocessing.connection import Client, Listener
 from typing import Any
@@ -39,12 +43,29 @@ class _RayWorker:
     def run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         return self.host.run(fn, args)
 
-    def serve(self, address: tuple[str, int], authkey: bytes, token: str) -> int:
-        """Connect back to the driver and serve calls until it says stop (or goes away)."""
-        conn = Client(address, authkey=authkey)
+    def serve(self, address: tuple[str, int], local: str, authkey: bytes, token: str) -> int:
+        """Connect back to the driver (over the Unix socket ``local`` when it exists here, else
+        TCP to ``address``) and serve calls until it says stop (or goes away)."""
+        conn = None
+        if os.path.exists(local):  # the driver's machine
+            with contextlib.suppress(OSError):
+                conn = Client(local, family="AF_UNIX", authkey=authkey)
+        if conn is None:
+            conn = Client(address, authkey=authkey)
+            _no_delay(conn)
         conn.send(token)
         serve(conn, self.host)
         return 0
+
+
+def _no_delay(conn: Any) -> None:
+    """TCP_NODELAY on a TCP connection: a request or reply goes out at once (no Nagle wait)."""
+    with contextlib.suppress(OSError):
+        sock = socket.fromfd(conn.fileno(), socket.AF_INET, socket.SOCK_STREAM)  # a dup
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        finally:
+            sock.close()
 
 
 def _ray() -> Any:
@@ -127,6 +148,7 @@ class RayBackend(Backend):
         self._actor_cls = ray.remote(num_cpus=1, max_restarts=0)(_RayWorker)
         self._socket = os.environ.get("DOMRAND_RAY_CHANNEL", "socket") != "ray"
         self._listener: Listener | None = None
+        self._local: Listener | None = None  #: the Unix socket for actors on this machine
         self._authkey = secrets.token_bytes(32)
 
     def cluster_cpus(self) -> int:
@@ -160,10 +182,15 @@ class RayBackend(Backend):
             return _RayCallHandle(actor, pid)
         if self._listener is None:
             self._listener = Listener(("0.0.0.0", 0), authkey=self._authkey)
+            path = os.path.join(tempfile.gettempdir(), f"domrand-{secrets.token_hex(8)}.sock")
+            if hasattr(socket, "AF_UNIX") and os.name != "nt":
+                with contextlib.suppress(OSError):  # (e.g. a path too long): TCP only
+                    self._local = Listener(path, family="AF_UNIX", authkey=self._authkey)
         port = self._listener.address[1]
         host = ray.util.get_node_ip_address()
         token = secrets.token_hex(8)
-        serving = actor.serve.remote((host, port), self._authkey, token)
+        local = "" if self._local is None else str(self._local.address)
+        serving = actor.serve.remote((host, port), local, self._authkey, token)
         return _RaySocketHandle(actor, pid, self._accept(token, serving), serving)
 
     def _accept(self, token: str, serving: Any) -> Any:
@@ -171,9 +198,13 @@ class RayBackend(Backend):
         ray = _ray()
         if self._listener is None:
             raise BackendError("the Ray backend's driver listener is not open (backend closed?)")
-        sock = self._listener._listener._socket  # type: ignore[attr-defined]
+        listeners = {
+            lst._listener._socket: lst  # type: ignore[attr-defined]
+            for lst in (self._listener, self._local)
+            if lst is not None
+        }
         while True:
-            ready, _, _ = select.select([sock], [], [], CONNECT_TIMEOUT_S)
+            ready, _, _ = select.select(list(listeners), [], [], CONNECT_TIMEOUT_S)
             if not ready:
                 done, _ = ray.wait([serving], timeout=0)
                 detail = ""
@@ -186,16 +217,20 @@ class RayBackend(Backend):
                     f"a ray worker did not connect back to the driver in {CONNECT_TIMEOUT_S:.0f}"
                     f" s{detail} (a firewall between nodes? set DOMRAND_RAY_CHANNEL=ray)"
                 )
-            conn = self._listener.accept()
+            listener = listeners[ready[0]]
+            conn = listener.accept()
+            if listener is self._listener:
+                _no_delay(conn)
             if conn.recv() == token:
                 return conn
             conn.close()  # a connection from a worker we stopped waiting for
 
     def close(self) -> None:
         super().close()
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
+        for listener in (self._listener, self._local):
+            if listener is not None:
+                listener.close()  # (the Unix socket's file is removed with it)
+        self._listener = self._local = None
         # A local Ray instance started here stays up until the process exits (Ray's atexit
         # hook stops it): guided DR opens and closes pools phase after phase, and restarting
         # Ray each time would cost seconds.

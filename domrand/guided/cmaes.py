@@ -18,8 +18,11 @@ appended to its observation (:mod:`domrand.conditioned`); then CMA-ES searches m
 distribution N(m, sigma^2 C) mapped to knob units is written as each generation's spec; the best
 mu is ``best_domain.yaml`` (the domain to condition the universal policy on).
 
-Costs told to CMA-ES are negative returns. The state (CMA-ES included, see
-:mod:`domrand.guided.cma_state`) is checkpointed after every candidate.
+Costs told to CMA-ES are negative returns. The candidates of a generation are evaluated in
+parallel on the run's rollout backend (``--backend``/``--workers``), each with its own seeds, so
+the results do not depend on the backend or the worker count (:mod:`domrand.guided.cma_eval`).
+The state (CMA-ES included, see :mod:`domrand.guided.cma_state`) is checkpointed after every
+round of candidates (one per worker).
 """
 
 from __future__ import annotations
@@ -34,8 +37,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from domrand.backends import Backend, open_backend, run_chunks
 from domrand.errors import ConfigError, SpecValueError
-from domrand.guided.actor import Actor, EpisodePolicy
+from domrand.guided.actor import Actor
+from domrand.guided.cma_eval import (
+    Candidate,
+    FinetuneJob,
+    Outcome,
+    ScoreJob,
+    candidate,
+    finetune_candidate,
+    install_run,
+    score,
+    score_candidate,
+)
 from domrand.guided.cma_state import CMA
 from domrand.guided.state import (
     Budget,
@@ -100,14 +115,6 @@ class CMAESSettings:
         return d
 
 
-def _score(target: TargetDomain, actor: Actor, episodes: int, budget: Budget) -> float:
-    """Mean return of ``episodes`` deterministic target rollouts (counted in ``budget``)."""
-    trajs = target.rollout(EpisodePolicy(actor), episodes)
-    budget.real_rollouts += len(trajs)
-    budget.real_steps += sum(len(t) for t in trajs)
-    return float(np.mean([t.episode_return for t in trajs]))
-
-
 class _Search(ABC):
     """What both shapes share: the CMA-ES generation loop with per-candidate checkpoints."""
 
@@ -127,6 +134,7 @@ class _Search(ABC):
         self.env_id, self.spec, self.target, self.out = env_id, spec, target, out
         self.s, self.cfg, self.seed = settings, cfg, seed
         self.ck: Checkpointer
+        self.pool: Backend
 
     # subclasses define the search space, the start, and what a candidate costs
     x0: np.ndarray
@@ -141,16 +149,29 @@ class _Search(ABC):
         """Train what the search starts from (once; a resumed run skips it)."""
 
     @abstractmethod
-    def cost(self, g: int, i: int, x: np.ndarray) -> float:
-        """The cost (negative target return) of candidate ``i`` of generation ``g``."""
+    def evaluate(self, cands: list[Candidate]) -> list[Outcome]:
+        """Evaluate candidates of one generation (in parallel on ``self.pool``); every outcome
+        carries its target returns (a target without a recipe is scored here, in order)."""
+
+    def score_job(self, episodes: int) -> ScoreJob:
+        return ScoreJob(self.target.recipe(), episodes)
 
     def done(self) -> bool:
         return int(self.ck.state["generation"]) >= self.s.generations
 
     def run(self) -> dict[str, Any]:
         self.ck = Checkpointer(self.out, self._fresh)
+        # opened first: the training phases share these workers (forked before any training)
+        self.pool = open_backend(self.cfg.backend_config())
+        try:
+            self.prepare()
+            self._generations()
+        finally:
+            self.pool.close()
+        return self.report()
+
+    def _generations(self) -> None:
         state = self.ck.state
-        self.prepare()
         while not self.done():
             g = state["generation"]
             if state["cma"] is None:
@@ -166,10 +187,18 @@ class _Search(ABC):
                 pending = {"x": x.tolist(), "cost": [None] * len(x)}
                 state["pending"] = pending
                 self.ck.save()
-            for i, xi in enumerate(x):
-                if pending["cost"][i] is None:
-                    pending["cost"][i] = self.cost(g, i, xi)
-                    self.ck.save()
+            todo = [i for i in range(len(x)) if pending["cost"][i] is None]
+            rounds = max(1, self.pool.num_workers)
+            for start in range(0, len(todo), rounds):  # a checkpoint after every round
+                group = todo[start : start + rounds]
+                cands = [candidate(self.seed, g, i, x[i]) for i in group]
+                for i, outcome in zip(group, self.evaluate(cands)):
+                    budget = self.ck.budget
+                    budget.train_steps += outcome.train_steps
+                    budget.real_rollouts += len(outcome.returns)  # counted once, here
+                    budget.real_steps += outcome.real_steps
+                    pending["cost"][i] = -float(np.mean(outcome.returns))
+                self.ck.save()
             costs = [float(c) for c in pending["cost"]]
             es.tell(x, costs)
             best = int(np.argmin(costs))
@@ -190,7 +219,6 @@ class _Search(ABC):
                 return_best=float(np.max(returns)),
             )
             self.ck.save()
-        return self.report()
 
     def after_generation(self, g: int, best: int) -> None:
         return None
@@ -284,17 +312,26 @@ class Bilevel(_Search):
         )
         return result.env_steps
 
-    def cost(self, g: int, i: int, x: np.ndarray) -> float:
-        # inner level: fine-tune the parent on P_phi_i; outer level: its return on the target
-        from domrand.policies.checkpoint import load_policy
+    def evaluate(self, cands: list[Candidate]) -> list[Outcome]:
+        # inner level: fine-tune the parent on P_phi_i (on a worker); outer level: its return
+        # on the target (on the worker too, on a copy of the target seeded for the candidate)
+        from domrand.policies.checkpoint import load_policy, resolve_checkpoint
 
-        name = f"gen_{g}/cand_{i}"
-        parent = self.ck.state["parent"]
-        self.ck.budget.train_steps += self._train(
-            name, self.spec_of(x), self.s.finetune_steps, parent
-        )
-        policy, _ = load_policy(self.out / "policy" / name)
-        return -_score(self.target, Actor(policy), self.s.eval_rollouts, self.ck.budget)
+        parent = resolve_checkpoint(self.out / self.ck.state["parent"]).read_bytes()
+        scoring = self.score_job(self.s.eval_rollouts)
+        job = FinetuneJob(self.cfg, self.s.finetune_steps, scoring, dict(self.ck.state))
+        work = [(self.spec_of(c.x), c) for c in cands]
+        outcomes = run_chunks(self.pool, finetune_candidate, work, job, broadcast=parent)
+        out = []
+        for c, o in zip(cands, outcomes):
+            run_dir = self.out / "policy" / f"gen_{c.generation}" / f"cand_{c.index}"
+            install_run(run_dir, o.files)
+            if scoring.recipe is None:  # a target that exists only here: scored in order
+                policy, _ = load_policy(run_dir)
+                returns, steps = score(self.target, Actor(policy), self.s.eval_rollouts)
+                o = dataclasses.replace(o, returns=returns, real_steps=steps)
+            out.append(dataclasses.replace(o, files={}))
+        return out
 
     def after_generation(self, g: int, best: int) -> None:
         self.ck.state["parent"] = f"policy/gen_{g}/cand_{best}"
@@ -387,9 +424,15 @@ class StrategyOptimization(_Search):
     def done(self) -> bool:
         return super().done() or self.ck.budget.real_steps >= self.s.target_steps
 
-    def cost(self, g: int, i: int, x: np.ndarray) -> float:
-        actor = Actor(self.universal, extra_obs=x.astype(np.float32))
-        return -_score(self.target, actor, self.s.episodes_per_candidate, self.ck.budget)
+    def evaluate(self, cands: list[Candidate]) -> list[Outcome]:
+        scoring = self.score_job(self.s.episodes_per_candidate)
+        if scoring.recipe is not None:
+            return run_chunks(self.pool, score_candidate, cands, scoring, broadcast=self.universal)
+        out = []  # a target that exists only here: scored in the driver, in order
+        for c in cands:
+            actor = Actor(self.universal, extra_obs=c.x.astype(np.float32))
+            out.append(Outcome(*score(self.target, actor, self.s.episodes_per_candidate)))
+        return out
 
     def report(self) -> dict[str, Any]:
         out = super().report()
@@ -408,15 +451,15 @@ class StrategyOptimization(_Search):
 def run_cli(args: argparse.Namespace) -> int:
     """``domrand guide cmaes --env ID --spec FILE (--reality|--domain) --out DIR``."""
     from domrand.guided.guide_run import prepare_out, setup_guide, write_report
-    from domrand.guided.state import load_state, make_target, target_label
+    from domrand.guided.state import make_target, target_label
 
     run = setup_guide(args, "cmaes", CMAESSettings)
     settings, cfg, spec, out, record = run.settings, run.cfg, run.spec, run.out, run.record
     require_tunable(spec, "CMA-ES")
     label = record["target"] = target_label(args)
-    state = load_state(out) if args.resume else None
-    used = 0 if state is None else int(state["budget"]["real_rollouts"])
-    ss = np.random.SeedSequence(args.seed, spawn_key=(_TARGET_STREAM, used))
+    # Each candidate is scored on a copy of this target seeded for that candidate (cma_eval),
+    # so the seed here only matters to a target scored in the driver.
+    ss = np.random.SeedSequence(args.seed, spawn_key=(_TARGET_STREAM,))
     target = make_target(
         args,
         args.env,

@@ -258,7 +258,8 @@ def test_cmaes_full_disk_at_the_state_file_keeps_the_previous_state(
         "horizon": 20,
         "train": TRAIN,
     }
-    argv = _guide_argv(tmp_path, "cmaes", settings)
+    # one worker: a round of candidates is one candidate, so the state is saved after each
+    argv = [*_guide_argv(tmp_path, "cmaes", settings), "--workers", "1"]
     out = tmp_path / "cmaes"
     # state.json writes: iteration 0, pretrain done, candidates asked, candidate 0 scored, then
     # candidate 1 (fails)

@@ -17,6 +17,7 @@ import torch
 
 import domrand
 from domrand.backends import BackendConfig, BackendError, WorkerDied, open_backend, run_chunks
+from domrand.backends.base import ping as run_ping
 from domrand.cli import main
 from domrand.errors import ConfigError
 from domrand.guided.rollouts import PolicyRunner
@@ -232,6 +233,22 @@ def test_ray_training_matches_subprocess_and_local(ray_cluster: Any, tmp_path: P
     np.testing.assert_array_equal(vec_trace(BackendConfig("ray", 2)), vec_trace(None))
 
 
+def test_ray_actors_on_the_drivers_machine_use_a_unix_socket(ray_cluster: Any) -> None:
+    import socket
+
+    backend = open_backend(BackendConfig("ray", 2))  # the module's actors
+    try:
+        for handle in backend.handles:
+            sock = socket.socket(fileno=os.dup(handle.conn.fileno()))  # type: ignore[attr-defined]
+            try:
+                assert sock.family == socket.AF_UNIX
+            finally:
+                sock.close()
+            assert handle.call(run_ping) == handle.pid  # type: ignore[attr-defined]
+    finally:
+        backend.close()
+
+
 def test_killed_ray_actor_is_restarted_and_training_goes_on(
     ray_cluster: Any, tmp_path: Path
 ) -> None:
@@ -351,3 +368,89 @@ def test_more_ray_workers_than_cluster_cpus_is_one_line_and_writes_nothing(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "workers=9 but the Ray cluster has 2 CPUs" in err[0]
     assert not (tmp_path / "r").exists()
+
+
+# ---------------------------------------------------------------------- CMA-ES populations
+CMAES = {"generations": 2, "popsize": 3, "pretrain_steps": 128, "finetune_steps": 128,
+         "eval_rollouts": 1, "universal_steps": 128, "episodes_per_candidate": 1,
+         "target_steps": 10**6, "horizon": 200,
+         "train": {"num_envs": 2, "num_steps": 64, "hidden": 8, "epochs": 1, "batch_size": 64,
+                   "seq_len": 16, "checkpoint_every": 10**6}}  # fmt: skip
+
+
+def _cmaes(out: Path, mode: str, backend: str, workers: int = 2) -> dict[str, Any]:
+    """A tiny ``guide cmaes`` run; its state and report without wall-clock entries."""
+    import json
+
+    import yaml
+
+    config = out.with_suffix(".yaml")
+    config.write_text(yaml.safe_dump({**CMAES, "mode": mode}))
+    argv = ["guide", "cmaes", "--env", ENV_ID, "--spec", SPEC, "--out", str(out), "--reality",
+            "heavy_pole", "--config", str(config), "--backend", backend,
+            "--workers", str(workers)]  # fmt: skip
+    assert main(argv) == 0
+    state = json.loads((out / "state.json").read_text())
+    report = json.loads((out / "report.json").read_text())
+    for budget in (state["budget"], report["budget"], *state["history"]):
+        budget.pop("wall_s")
+    report = {k: v for k, v in report.items() if k not in ("spec", "policy", "best_spec",
+                                                           "best_policy")}  # fmt: skip
+    return {"state": state, "report": report}
+
+
+@pytest.fixture(scope="module")
+def cmaes_local(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    """The reference: both CMA-ES shapes in-process (local backend, one worker)."""
+    root = tmp_path_factory.mktemp("cmaes-local")
+    return {mode: _cmaes(root / mode, mode, "local", 1) for mode in ("bilevel", "socma")}
+
+
+@pytest.mark.parametrize("mode", ["bilevel", "socma"])
+def test_cmaes_populations_are_the_same_on_every_backend(
+    ray_cluster: Any, tmp_path: Path, cmaes_local: dict[str, dict[str, Any]], mode: str
+) -> None:
+    """A generation's candidates run in parallel on the workers; every candidate has its own
+    seeds (fine-tune and target copy), so local(1), subprocess(2) and ray(2) agree bit for bit."""
+    reference = cmaes_local[mode]
+    history = reference["state"]["history"]
+    assert len(history) == 3 and len({h["return_mean"] for h in history[1:]}) == 2
+    budget = reference["report"]["budget"]
+    assert budget["real_rollouts"] == 2 * 3  # 2 generations x 3 candidates x 1 rollout
+    if mode == "bilevel":
+        assert budget["train_steps"] == 128 + 2 * 3 * 128
+    for backend in ("subprocess", "ray"):
+        assert _cmaes(tmp_path / backend, mode, backend) == reference, backend
+    if mode == "bilevel":  # the fine-tuned candidates came back from the workers intact
+        for cand in ("gen_1/cand_0", "gen_1/cand_2"):
+            assert same_weights(tmp_path / "ray" / "policy" / cand,
+                                tmp_path / "subprocess" / "policy" / cand)  # fmt: skip
+
+
+def _finetune_or_die(host: Any, parent: bytes, job: Any, work: Any) -> Any:
+    """Candidate 1 of generation 1 kills its worker, the first time it runs."""
+    from domrand.guided.cma_eval import finetune_candidate
+
+    marker = Path(os.environ["DOMRAND_TEST_KILL_MARKER"])
+    cand = work[1]
+    if (cand.generation, cand.index) == (1, 1) and not marker.exists():
+        marker.touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return finetune_candidate(host, parent, job, work)
+
+
+def test_a_cmaes_candidate_whose_worker_dies_is_rerun_and_counted_once(
+    tmp_path: Path, cmaes_local: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marker = tmp_path / "killed"
+    monkeypatch.setenv("DOMRAND_TEST_KILL_MARKER", str(marker))
+    monkeypatch.setattr("domrand.guided.cmaes.finetune_candidate", _finetune_or_die)
+    backend = open_backend(BackendConfig("subprocess", 2))  # the run shares it (and its forks)
+    try:
+        result = _cmaes(tmp_path / "run", "bilevel", "subprocess")
+        assert marker.exists() and backend.restarts == 1
+    finally:
+        backend.close()
+    # re-run on a fresh worker with the same seeds: the same search, nothing counted twice
+    assert result == cmaes_local["bilevel"]
+    assert result["report"]["budget"]["real_rollouts"] == 6

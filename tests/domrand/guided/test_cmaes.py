@@ -12,6 +12,7 @@ import yaml
 
 import domrand
 from domrand.errors import ConfigError, SpecValueError
+from domrand.guided.cma_eval import Candidate, Outcome
 from domrand.guided.cma_state import CMA
 from domrand.guided.cmaes import Bilevel, CMAESSettings, StrategyOptimization
 from domrand.policies.checkpoint import latest_checkpoint, load_checkpoint
@@ -94,11 +95,11 @@ def test_a_checkpoint_from_another_cma_version_restores_the_distribution() -> No
 
 
 # ---------------------------------------------------------------------- the guided runs
-def _bilevel(out: Path, **kw: object) -> Bilevel:
+def _bilevel(out: Path, cfg: TrainConfig = TINY, **kw: object) -> Bilevel:
     settings = CMAESSettings(generations=2, popsize=3, pretrain_steps=256, finetune_steps=128,
                              eval_rollouts=2, horizon=40, **kw)  # type: ignore[arg-type]  # fmt: skip
     target = SimulatedTarget(ENV, reality="heavy_pole", seed=0, max_steps=40)
-    return Bilevel(ENV, domrand.load_spec(SPEC, env=ENV), target, out, settings, TINY, 0)
+    return Bilevel(ENV, domrand.load_spec(SPEC, env=ENV), target, out, settings, cfg, 0)
 
 
 def test_bilevel_tunes_truncated_normals_with_fine_tuned_candidates(tmp_path: Path) -> None:
@@ -127,40 +128,56 @@ def test_bilevel_tunes_truncated_normals_with_fine_tuned_candidates(tmp_path: Pa
     assert report["best_return"] == max(h["return_best"] for h in run.ck.history[1:])
 
 
-def test_bilevel_resumes_mid_generation_without_redoing_candidates(
+def _comparable(state: dict[str, object]) -> dict[str, object]:
+    """A guide state without its wall-clock entries."""
+    out = json.loads(json.dumps(state))
+    out["budget"].pop("wall_s")
+    for row in out["history"]:
+        row.pop("wall_s")
+    return out  # type: ignore[no-any-return]
+
+
+def test_bilevel_resumes_mid_generation_bit_identically(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[tuple[int, int]] = []
-    original = Bilevel.cost
+    """Killed after a round of generation 1 (2 workers: candidates 0 and 1 saved, 2 not), the
+    resumed run evaluates candidate 2 only and ends exactly like a run never killed: every
+    candidate has its own seeds, its target copy included."""
+    cfg = TINY.replace(backend="subprocess", workers=2)
+    calls: list[list[tuple[int, int]]] = []
+    original = Bilevel.evaluate
 
-    def dies_at_the_fourth(self: Bilevel, g: int, i: int, x: np.ndarray) -> float:
-        if len(calls) == 4:
-            raise KeyboardInterrupt  # stands in for kill -9 after the third candidate's save
-        calls.append((g, i))
-        return original(self, g, i, x)
+    def dies_at_the_fourth_round(self: Bilevel, cands: list[Candidate]) -> list[Outcome]:
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # stands in for kill -9 after the third round's save
+        calls.append([(c.generation, c.index) for c in cands])
+        return original(self, cands)
 
-    monkeypatch.setattr(Bilevel, "cost", dies_at_the_fourth)
+    monkeypatch.setattr(Bilevel, "evaluate", dies_at_the_fourth_round)
     with pytest.raises(KeyboardInterrupt):
-        _bilevel(tmp_path).run()
-    saved = json.loads((tmp_path / "state.json").read_text())
-    assert saved["generation"] == 1 and saved["pending"]["cost"][0] is not None
-    monkeypatch.setattr(Bilevel, "cost", original)
+        _bilevel(tmp_path / "killed", cfg=cfg).run()
+    assert calls == [[(0, 0), (0, 1)], [(0, 2)], [(1, 0), (1, 1)]]  # rounds of 2 workers
+    saved = json.loads((tmp_path / "killed" / "state.json").read_text())
+    assert saved["generation"] == 1 and saved["pending"]["cost"][2] is None
     seen: list[tuple[int, int, list[float]]] = []
 
-    def records(self: Bilevel, g: int, i: int, x: np.ndarray) -> float:
-        seen.append((g, i, x.tolist()))
-        return original(self, g, i, x)
+    def records(self: Bilevel, cands: list[Candidate]) -> list[Outcome]:
+        seen.extend((c.generation, c.index, c.x.tolist()) for c in cands)
+        return original(self, cands)
 
-    monkeypatch.setattr(Bilevel, "cost", records)
-    report = _bilevel(tmp_path).run()
-    # only the candidates left are evaluated: the very ones the killed run had asked for
-    assert [(g, i) for g, i, _ in seen] == [(1, 1), (1, 2)]
-    assert [x for _, _, x in seen] == saved["pending"]["x"][1:]
+    monkeypatch.setattr(Bilevel, "evaluate", records)
+    report = _bilevel(tmp_path / "killed", cfg=cfg).run()
+    # only the candidate left is evaluated: the very one the killed run had asked for
+    assert [(g, i) for g, i, _ in seen] == [(1, 2)]
+    assert [x for _, _, x in seen] == saved["pending"]["x"][2:]
     assert report["generations"] == 2
     assert report["budget"]["real_rollouts"] == 2 * 3 * 2  # none repeated
-    final = json.loads((tmp_path / "state.json").read_text())
+    final = json.loads((tmp_path / "killed" / "state.json").read_text())
     assert final["history"][:2] == saved["history"]
-    assert len(final["history"]) == 3
+    monkeypatch.setattr(Bilevel, "evaluate", original)
+    _bilevel(tmp_path / "straight", cfg=cfg).run()
+    straight = json.loads((tmp_path / "straight" / "state.json").read_text())
+    assert _comparable(final) == _comparable(straight)
 
 
 def test_so_cma_searches_the_domain_of_a_universal_policy(tmp_path: Path) -> None:
