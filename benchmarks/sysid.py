@@ -127,8 +127,6 @@ def cases(quick: bool) -> dict[str, dict[str, Any]]:
                 segment=10,
                 weighting="noise",
                 restarts=3,  # multi-start: keep the start whose final mean replays best
-                jitter=1e-4,  # replays start 1e-4 spreads off the real state: see the docstring
-                select_replays=8,  # each start's final mean scored by 8 jittered replays
             ),
             "probe": ControllerActor(pusher_probe, 0.3, -np.ones(2), np.ones(2)),
             "obs_weights": None,
