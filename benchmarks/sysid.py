@@ -127,6 +127,7 @@ def cases(quick: bool) -> dict[str, dict[str, Any]]:
                 segment=10,
                 weighting="noise",
                 restarts=3,  # multi-start: keep the start whose final mean replays best
+                aggregate="log",  # sum of log D_j over the rollouts: see the docstring
             ),
             "probe": ControllerActor(pusher_probe, 0.3, -np.ones(2), np.ones(2)),
             "obs_weights": None,

@@ -33,6 +33,7 @@ updates; a batch's numbers do not depend on where it runs, and a batch whose wor
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -49,6 +50,7 @@ from domrand.target import Trajectory
 __all__ = ["IdlePolicy", "Replayer", "cut"]
 
 _JITTER_STREAM = 0x6A6974
+_LOG_FLOOR = 1e-9  #: added to a discrepancy before its log (an exact replay costs 0)
 
 
 class Replayer:
@@ -107,8 +109,14 @@ class Replayer:
         actor: Actor | ControllerActor | None,
         noises: Sequence[np.ndarray | None],
         seeds: Sequence[int] | None = None,
+        aggregate: str = "sum",
     ) -> np.ndarray:
-        """Summed discrepancy of every domain over the real trajectories (``inf``: a fault).
+        """Every domain's discrepancy over the real trajectories (``inf``: a fault).
+
+        ``aggregate``: ``"sum"`` adds the trajectories' discrepancies D_j; ``"log"`` adds
+        log(D_j), i.e. each trajectory's unknown noise scale profiled out of a Gaussian
+        likelihood, so a few trajectories that no parameter replays well (a strike the contact
+        solver decides) cannot outweigh all the others.
 
         Args:
             actor: the closed-loop policy, or ``None`` to replay the recorded actions.
@@ -120,7 +128,9 @@ class Replayer:
         n = self.num_envs
         keyed = list(zip(domains, self._seeds(domains, seeds)))
         chunks = [keyed[i : i + n] for i in range(0, len(keyed), n)]
-        args = (self._key, self.env_id, self.pins, n, self.segment, self.jitter)
+        if aggregate not in ("sum", "log"):
+            raise DomrandError(f"aggregate must be 'sum' or 'log', got {aggregate!r}")
+        args = (self._key, self.env_id, self.pins, n, self.segment, self.jitter, aggregate)
         results = run_chunks(
             self._backend,
             _costs_chunk,
@@ -144,6 +154,7 @@ class Replayer:
         actor: Actor | ControllerActor | None,
         noises: Sequence[np.ndarray | None],
         seeds: Sequence[int] | None = None,
+        aggregate: str = "sum",
     ) -> np.ndarray:
         """:meth:`costs` computed with this process's pool."""
         total = np.zeros(len(domains))
@@ -151,7 +162,8 @@ class Replayer:
         for j, (traj, noise) in enumerate(zip(real, noises)):
             sims = self.simulate(domains, traj, actor, noise, [(s, j) for s in seeds])
             for i, sim in enumerate(sims):
-                total[i] += np.inf if sim is None else discrepancy(sim, traj.observations)
+                d = np.inf if sim is None else discrepancy(sim, traj.observations)
+                total[i] += math.log(d + _LOG_FLOOR) if aggregate == "log" else d
         return total
 
     def _seeds(self, domains: Sequence[Domain], seeds: Sequence[int] | None) -> list[int]:
@@ -287,21 +299,21 @@ class Replayer:
 def _costs_chunk(
     host: WorkerHost,
     actor: Actor | ControllerActor | None,
-    args: tuple[str, str, Mapping[str, Any], int, int, np.ndarray | None],
+    args: tuple[str, str, Mapping[str, Any], int, int, np.ndarray | None, str],
     real: Sequence[Trajectory],
     discrepancy: Discrepancy,
     noises: Sequence[np.ndarray | None],
     keyed: list[tuple[Domain, int]],
 ) -> tuple[np.ndarray, int]:
     """On a worker: the costs of one batch of domains, with the worker's own pool (kept)."""
-    key, env_id, pins, num_envs, segment, jitter = args
+    key, env_id, pins, num_envs, segment, jitter, aggregate = args
     replayer = host.resources.get(key)
     if replayer is None:
         replayer = host.resources[key] = Replayer(env_id, pins, num_envs, segment)
     replayer.jitter = jitter
     before = replayer.steps
     domains, seeds = [d for d, _ in keyed], [s for _, s in keyed]
-    costs = replayer.local_costs(domains, real, discrepancy, actor, noises, seeds)
+    costs = replayer.local_costs(domains, real, discrepancy, actor, noises, seeds, aggregate)
     return costs, replayer.steps - before
 
 

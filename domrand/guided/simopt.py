@@ -373,7 +373,9 @@ class SimOpt:
             if replayer.jitter is not None:
                 ss = np.random.SeedSequence(self.seed, spawn_key=(_JITTER_STREAM, *key, b))
                 seeds = [int(v) for v in ss.generate_state(len(domains))]
-            total = total + replayer.costs(domains, trajs, disc, actor, noises, seeds)
+            total = total + replayer.costs(
+                domains, trajs, disc, actor, noises, seeds, self.s.aggregate
+            )
         return total
 
     def _finish_restart(
@@ -448,7 +450,8 @@ class SimOpt:
         finite = np.isfinite(costs)
         if not finite.any():
             raise DomrandError("every simulated replay broke the simulator (physics faults)")
-        costs = np.where(finite, costs, 2.0 * costs[finite].max() + 1.0)
+        worst = float(costs[finite].max())
+        costs = np.where(finite, costs, worst + abs(worst) + 1.0)  # above every finite cost
         stats: dict[str, Any] = {
             "cost_min": float(costs.min()),
             "cost_median": float(np.median(costs)),

@@ -64,6 +64,10 @@ class SimOptSettings:
     #: with ``restarts``: each finished start's mean is scored by the average cost of this many
     #: replays, each with its own jitter (needs ``jitter`` > 0)
     select_replays: int = 1
+    #: how a domain's discrepancies over the real rollouts add up: "sum" (published) or "log"
+    #: (sum of log D_j: each rollout's noise scale profiled out of a Gaussian likelihood, so a
+    #: few rollouts no parameter replays well cannot outweigh the rest)
+    aggregate: str = "sum"
 
     def __post_init__(self) -> None:
         if not isinstance(self.restarts, int) or isinstance(self.restarts, bool):
@@ -94,6 +98,8 @@ class SimOptSettings:
             raise ConfigError(
                 "setting select_replays > 1 needs jitter > 0 (unperturbed replays are identical)"
             )
+        if self.aggregate not in ("sum", "log"):
+            raise ConfigError(f"setting aggregate must be sum or log, got {self.aggregate!r}")
         if self.weighting not in ("spread", "noise"):
             raise ConfigError(f"setting weighting must be spread or noise, got {self.weighting!r}")
         if self.replay not in ("auto", "closed", "open"):

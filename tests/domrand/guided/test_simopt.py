@@ -354,3 +354,29 @@ def test_jittered_restarts_score_each_final_mean_by_several_replays(tmp_path: Pa
         SimOptSettings(jitter=1.5)
     with pytest.raises(ConfigError, match="select_replays > 1 needs jitter"):
         SimOptSettings(select_replays=2)
+
+
+def test_log_aggregation_adds_the_logs_of_each_rollouts_discrepancy() -> None:
+    """aggregate: log scores a domain by sum_j log D_j (each rollout's noise scale profiled
+    out), so one rollout that replays badly everywhere weighs no more than the others; the
+    backend path and this process's pool agree."""
+    target = SimulatedTarget(ENV, domain=TRUTH, seed=4, max_steps=30)
+    real = target.rollout(NoisyLQR(), 3)
+    domains = [TRUTH, {**TRUTH, "pole.mass": 0.1}, {**TRUTH, "motor.gain": 9.0}]
+    disc = Discrepancy()
+    replayer = Replayer(ENV, {}, num_envs=2, segment=10)
+    try:
+        per = np.array(
+            [[disc(s, t.observations) for s in replayer.simulate(domains, t, None, None)]
+             for t in real]
+        )  # fmt: skip
+        summed = replayer.costs(domains, real, disc, None, [None] * 3)
+        logged = replayer.costs(domains, real, disc, None, [None] * 3, aggregate="log")
+        np.testing.assert_allclose(summed, per.sum(axis=0))
+        np.testing.assert_allclose(logged, np.log(per + 1e-9).sum(axis=0))
+        with pytest.raises(domrand.DomrandError, match="aggregate"):
+            replayer.costs(domains, real, disc, None, [None] * 3, aggregate="median")
+    finally:
+        replayer.close()
+    with pytest.raises(ConfigError, match="aggregate"):
+        SimOptSettings(aggregate="mean")
