@@ -213,6 +213,9 @@ def test_cli_backend_flags_are_one_line_errors(
 @pytest.fixture(scope="module")
 def ray_cluster() -> Any:
     ray = pytest.importorskip("ray")
+    from domrand.backends.ray_backend import normal_worker_priority
+
+    normal_worker_priority()  # at Ray's nice 15, actors starve while other jobs load the machine
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     # Held for the module: every ray(2) user below shares these two actors (no start-up cost).
     backend = open_backend(BackendConfig("ray", 2))
