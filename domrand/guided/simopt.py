@@ -20,7 +20,8 @@ The loop, top to bottom (:meth:`SimOpt.run`):
    real rollouts' spread or by the replay noise of a perfect model), then update phi: REPS with a
    KL bound (:mod:`domrand.guided.reps`) or one CMA-ES generation. With ``restarts: K`` (REPS)
    the updates run from K starting means (the current one, then draws from the starting spec),
-   each final mean is replayed once against every real rollout, and the lowest cost is kept;
+   each final mean is replayed against every real rollout (``select_replays`` jittered times),
+   and the lowest cost is kept. ``aggregate: log`` adds log D_j over the rollouts instead of D_j;
 4. write ``iter_<k+1>/spec.yaml``; repeat. A final phase fine-tunes the policy on the last P_phi.
 
 The state is checkpointed after every phase, every real-rollout batch and every update.
@@ -366,7 +367,7 @@ class SimOpt:
         replayer: Replayer,
         key: tuple[int, ...],
     ) -> np.ndarray:
-        """Each domain's cost summed over every batch of real rollouts (seeded jitter)."""
+        """Each domain's cost over every batch of real rollouts (``aggregate``; seeded jitter)."""
         total = np.zeros(len(domains))
         for b, (actor, trajs, noises) in enumerate(batches):
             seeds = None

@@ -52,8 +52,9 @@ class SimOptSettings:
     #: means (the first from the current mean, the others drawn from the starting spec's
     #: moment-matched Gaussian with the run's seeded generator, all with the current covariance)
     #: against the same real rollouts, and keeps the run whose final mean has the lowest
-    #: discrepancy cost on all of them (one replay of each final mean; counted in sim steps).
-    #: Multiplies the update sim steps by ``restarts``. 1: a single start (the published loop)
+    #: discrepancy cost on all of them (``select_replays`` replays of each final mean; counted in
+    #: sim steps). Multiplies the update sim steps by ``restarts``. 1: a single start (the
+    #: published loop)
     restarts: int = 1
     #: replays start (and restart) from the real state plus N(0, (jitter * spread)^2) per
     #: observation dimension (spread: the real rollouts' std), drawn afresh for every sampled
