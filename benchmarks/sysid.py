@@ -134,6 +134,9 @@ def cases(quick: bool) -> dict[str, dict[str, Any]]:
                 weighting="noise",
                 restarts=3,  # multi-start: keep the start whose final mean replays best
                 aggregate="log",  # sum of log D_j over the rollouts: see the docstring
+                polish=4,  # a quadratic through 4 x 64 samples around the chosen mean
+                polish_samples=64,
+                polish_width=4.0,
             ),
             "probe": ControllerActor(pusher_probe, 0.3, -np.ones(2), np.ones(2)),
             "obs_weights": None,

@@ -21,7 +21,10 @@ The loop, top to bottom (:meth:`SimOpt.run`):
    KL bound (:mod:`domrand.guided.reps`) or one CMA-ES generation. With ``restarts: K`` (REPS)
    the updates run from K starting means (the current one, then draws from the starting spec),
    each final mean is replayed against every real rollout (``select_replays`` jittered times),
-   and the lowest cost is kept. ``aggregate: log`` adds log D_j over the rollouts instead of D_j;
+   and the lowest cost is kept. ``aggregate: log`` adds log D_j over the rollouts instead of D_j.
+   With ``polish: R``, R rounds of a surrogate polish follow: samples around the mean, a
+   least-squares quadratic through all of their costs, the mean moved toward its minimum
+   (:mod:`domrand.guided.polish`; it averages out a rough cost floor);
 4. write ``iter_<k+1>/spec.yaml``; repeat. A final phase fine-tunes the policy on the last P_phi.
 
 The state is checkpointed after every phase, every real-rollout batch and every update.
@@ -36,10 +39,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from domrand.errors import DomrandError
+from domrand.errors import ConfigError, DomrandError
 from domrand.guided.actor import Actor, ControllerActor, EpisodePolicy
 from domrand.guided.cma_state import CMA
 from domrand.guided.discrepancy import Discrepancy
+from domrand.guided.polish import fit_quadratic, n_features, trust_step
 from domrand.guided.replay import IdlePolicy, Replayer, cut
 from domrand.guided.reps import reps_update
 from domrand.guided.simopt_settings import SimOptSettings
@@ -66,8 +70,9 @@ __all__ = ["SimOpt", "SimOptSettings"]
 _Batch = tuple["Actor | ControllerActor | None", list[Trajectory], list["np.ndarray | None"]]
 
 _NOISE_STREAM, _SAMPLE_STREAM = 0x6E6F69, 0x73616D
-_RESTART_STREAM, _JITTER_STREAM = 0x727374, 0x6A6974
+_RESTART_STREAM, _JITTER_STREAM, _POLISH_STREAM = 0x727374, 0x6A6974, 0x706F6C
 _SELECT = 2**31  # the update index of the restart-selection replays (no update reaches it)
+_POLISH = 2**31 + 1  # ... and of the polish rounds' samples
 
 
 class SimOpt:
@@ -110,6 +115,12 @@ class SimOpt:
         self.base_doc = doc_without(spec, self.knobs)
         env_knobs = knobs_for(env_id)
         self.integer = np.array([env_knobs[k].integer for k in self.knobs])
+        if settings.polish > 0 and settings.polish_samples < n_features(len(self.knobs)) + 1:
+            raise ConfigError(
+                f"setting polish_samples must be > {n_features(len(self.knobs))} for "
+                f"{len(self.knobs)} tuned knobs (a quadratic's coefficients), got "
+                f"{settings.polish_samples}"
+            )
         self.mean0, self.cov0 = knob_moments(spec, self.knobs)
         self.std0 = np.sqrt(np.diag(self.cov0))
         self.lo, self.hi = knob_box(spec, self.knobs, self.mean0, self.std0, env_knobs)
@@ -227,16 +238,23 @@ class SimOpt:
                         state["update"] = u + 1
                         state["last_update"] = stats
                         ck.save()
-                    if s.restarts == 1:
-                        break
+                    if s.restarts == 1 or state["restart"] >= s.restarts:
+                        break  # (the second: resumed after the last start was scored)
                     before = replayer.steps
                     self._finish_restart(state, k, batches, disc, replayer)
                     budget.sim_steps += replayer.steps - before
                     ck.save()
                     if state["restart"] >= s.restarts:
                         break
+                # 3b. surrogate polish of the mean
+                while state.get("polish_round", 0) < s.polish:
+                    before = replayer.steps
+                    self._polish_round(state, k, batches, disc, replayer)
+                    budget.sim_steps += replayer.steps - before
+                    ck.save()
                 # 4. record the new distribution
                 state.update(iteration=k + 1, step="train", weights=None, start=None)
+                state.update(polish=None, polish_round=0)
                 mean, cov = np.array(state["mean"]), np.array(state["cov"])
                 spec_next = self.spec_of(mean, cov, f"iteration {k + 1}")
                 record_iteration(
@@ -269,6 +287,8 @@ class SimOpt:
             "start": None,  #: this iteration's starting mean/cov (multi-start)
             "restart": 0,
             "finished": [],  #: the finished starts of this iteration: mean, cov, cost
+            "polish": None,  #: this iteration's polish: frame, centre, pooled samples
+            "polish_round": 0,
             "budget": Budget().to_dict(),
             "history": [],
         }
@@ -409,6 +429,51 @@ class SimOpt:
             "restart_costs": costs,
             "restart_means": [f["mean"] for f in state["finished"]],
             "restart_chosen": best,
+        }
+
+    def _polish_round(
+        self,
+        state: dict[str, Any],
+        k: int,
+        batches: Sequence[_Batch],
+        disc: Discrepancy,
+        replayer: Replayer,
+    ) -> None:
+        """One surrogate-polish round (:mod:`domrand.guided.polish`): score ``polish_samples``
+        domains around the current centre, fit a quadratic to every round's samples so far (in
+        the whitened frame of the distribution the polish started from, widened
+        ``polish_width`` times) and move the centre, and the mean, toward its minimum."""
+        s, r = self.s, int(state.get("polish_round", 0))
+        p = state.get("polish")
+        if p is None:
+            chol = s.polish_width * np.linalg.cholesky(self._floor(np.array(state["cov"])))
+            p = {"origin": state["mean"], "chol": chol.tolist(), "center": [0.0] * len(chol),
+                 "z": [], "costs": []}  # fmt: skip
+        origin, chol = np.array(p["origin"]), np.array(p["chol"])
+        center = np.array(p["center"])
+        ss = np.random.SeedSequence(self.seed, spawn_key=(_POLISH_STREAM, k, r))
+        z = center + np.random.default_rng(ss).standard_normal((s.polish_samples, len(center)))
+        x = np.clip(origin + z @ chol.T, self.lo, self.hi)
+        z = np.linalg.solve(chol, (x - origin).T).T  # where the clipped samples really are
+        costs = self._costs(self._domains(x), batches, disc, replayer, (k, _POLISH, r))
+        p["z"] += z.tolist()
+        p["costs"] += [c if math.isfinite(c) else None for c in costs.tolist()]
+        pooled = np.array([math.inf if c is None else c for c in p["costs"]])
+        try:
+            fit = fit_quadratic(np.array(p["z"]) - center, pooled)
+        except ValueError as exc:
+            raise DomrandError(f"SimOpt polish: {exc} (physics faults)") from exc
+        center = center + trust_step(fit, 1.0)
+        p["center"] = center.tolist()
+        state["polish"] = p
+        state["mean"] = np.clip(origin + chol @ center, self.lo, self.hi).tolist()
+        state["polish_round"] = r + 1
+        state["last_update"] = {
+            **state["last_update"],
+            "polish_rounds": r + 1,
+            "polish_residual_sd": fit.resid_sd,
+            "polish_curvature": np.linalg.eigvalsh(fit.hess).tolist(),
+            "polish_faults": int((~np.isfinite(costs)).sum()),
         }
 
     def _start_mean(self, k: int, r: int) -> np.ndarray:

@@ -69,19 +69,34 @@ class SimOptSettings:
     #: (sum of log D_j: each rollout's noise scale profiled out of a Gaussian likelihood, so a
     #: few rollouts no parameter replays well cannot outweigh the rest)
     aggregate: str = "sum"
+    #: surrogate polish (REPS only; :mod:`domrand.guided.polish`): after each iteration's
+    #: updates (and restart selection), this many rounds, each scoring ``polish_samples`` domains
+    #: drawn around the mean from the current distribution widened ``polish_width`` times; a
+    #: least-squares quadratic through every round's costs moves the mean toward its minimum, at
+    #: most one sampling std per round. It averages out a rough cost floor along which REPS
+    #: settles wherever its last cheap samples were. 0: no polish (the published loop)
+    polish: int = 0
+    polish_samples: int = 64
+    polish_width: float = 4.0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.restarts, int) or isinstance(self.restarts, bool):
-            raise ConfigError(f"setting restarts must be an integer, got {self.restarts!r}")
+        for name in ("restarts", "polish", "polish_samples"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ConfigError(f"setting {name} must be an integer, got {value!r}")
         if self.segment is not None and self.segment < 0:
             raise ConfigError(f"setting segment must be >= 0, got {self.segment!r}")
         positive = ("iterations", "real_rollouts", "max_real_rollouts", "horizon", "updates")
+        for name in ("polish", "train_steps", "finetune_steps", "final_steps"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"setting {name} must be >= 0, got {getattr(self, name)!r}")
+        if self.polish > 0 and self.backend != "reps":
+            raise ConfigError(f"setting polish > 0 needs backend reps, got {self.backend!r}")
+        if not self.polish_width > 0:
+            raise ConfigError(f"setting polish_width must be > 0, got {self.polish_width!r}")
         for name in (*positive, "sim_envs", "restarts", "select_replays"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name} must be >= 1, got {getattr(self, name)!r}")
-        for name in ("train_steps", "finetune_steps", "final_steps"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"setting {name} must be >= 0, got {getattr(self, name)!r}")
         if self.samples < 4:
             raise ConfigError(f"setting samples must be >= 4, got {self.samples!r}")
         if self.iterations * self.real_rollouts > self.max_real_rollouts:

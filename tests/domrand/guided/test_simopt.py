@@ -380,3 +380,81 @@ def test_log_aggregation_adds_the_logs_of_each_rollouts_discrepancy() -> None:
         replayer.close()
     with pytest.raises(ConfigError, match="aggregate"):
         SimOptSettings(aggregate="mean")
+
+
+def _rough_valley(self: Replayer, domains: list, trajs: list, *args: object) -> np.ndarray:
+    """A toy cost: a long, shallow valley (along motor.gain up, cart.friction down) with its
+    minimum at gain 12, friction 0.2, under a deterministic roughness deeper than the valley's
+    floor rises over a std of either knob."""
+    self.steps += len(domains) * sum(len(t) for t in trajs)
+    g = np.array([d["motor.gain"] for d in domains])
+    f = np.array([d["cart.friction"] for d in domains])
+    u, v = (g - 12.0) / 2.0, (f - 0.2) / 0.1
+    return 4.0 * (u + v) ** 2 + 0.2 * (u - v) ** 2 + np.sin(37 * g + 91 * f)
+
+
+def _polish_run(out: Path, polish: int) -> dict:
+    from domrand.guided.actor import ControllerActor
+
+    lqr = CartPoleLQR()
+    actor = ControllerActor(lambda o, t: lqr(o), 0.5, np.array([-1.0]), np.array([1.0]))
+    settings = SimOptSettings(knobs=("motor.gain", "cart.friction"), iterations=1,
+                              real_rollouts=1, horizon=10, train_steps=0, updates=4, samples=16,
+                              sim_envs=4, polish=polish, polish_samples=32)  # fmt: skip
+    target = SimulatedTarget(ENV, domain=TRUTH, seed=2, max_steps=10)
+    return SimOpt(ENV, _spec(), target, out, settings, TINY, 0, probe=actor).run()
+
+
+def test_the_surrogate_polish_finds_the_minimum_under_a_rough_cost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """4 REPS updates on a rough valley end away from its minimum; 4 polish rounds (a quadratic
+    through every round's samples) bring the mean close to it. Every polish sample is counted,
+    and a run killed between rounds resumes to the same numbers."""
+    monkeypatch.setattr(Replayer, "costs", _rough_valley)
+    plain = _polish_run(tmp_path / "plain", 0)
+    polished = _polish_run(tmp_path / "polished", 4)
+
+    def error(report: dict) -> float:  # in the toy's units (2 gain, 0.1 friction)
+        k = report["knobs"]
+        return abs(k["motor.gain"]["mean"] - 12.0) / 2 + abs(k["cart.friction"]["mean"] - 0.2) / 0.1
+
+    assert error(polished) < 0.15 and error(plain) > 3 * error(polished)
+    extra = polished["budget"]["sim_steps"] - plain["budget"]["sim_steps"]
+    assert extra == 4 * 32 * 10
+    import json
+
+    last = json.loads((tmp_path / "polished" / "state.json").read_text())["history"][-1]
+    assert last["polish_rounds"] == 4 and last["polish_residual_sd"] > 0.1  # the roughness
+
+    calls = {"n": 0}
+    original = SimOpt._polish_round
+
+    def dies_in_round_3(self: SimOpt, *args: object) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        original(self, *args)
+
+    monkeypatch.setattr(SimOpt, "_polish_round", dies_in_round_3)
+    with pytest.raises(KeyboardInterrupt):
+        _polish_run(tmp_path / "killed", 4)
+    monkeypatch.setattr(SimOpt, "_polish_round", original)
+    resumed = _polish_run(tmp_path / "killed", 4)
+    assert resumed["knobs"] == polished["knobs"]
+    assert resumed["budget"]["sim_steps"] == polished["budget"]["sim_steps"]
+
+
+def test_polish_settings_are_checked() -> None:
+    with pytest.raises(ConfigError, match="polish > 0 needs backend reps"):
+        SimOptSettings(polish=2, backend="cmaes")
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ConfigError, match="polish"):
+            SimOptSettings(polish=bad)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="polish_width"):
+        SimOptSettings(polish=1, polish_width=0.0)
+    target = SimulatedTarget(ENV, domain=TRUTH, seed=0, max_steps=10)
+    settings = SimOptSettings(knobs=("pole.mass", "motor.gain", "cart.friction"), polish=1,
+                              polish_samples=10)  # fmt: skip
+    with pytest.raises(ConfigError, match="polish_samples must be > 10 for 3 tuned knobs"):
+        SimOpt(ENV, _spec(), target, Path("unused"), settings, TINY, 0)
