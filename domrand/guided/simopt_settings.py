@@ -71,7 +71,8 @@ class SimOptSettings:
     aggregate: str = "sum"
     #: surrogate polish (REPS only; :mod:`domrand.guided.polish`): after each iteration's
     #: updates (and restart selection), this many rounds, each scoring ``polish_samples`` domains
-    #: drawn around the mean from the current distribution widened ``polish_width`` times; a
+    #: drawn around the mean from the current distribution widened ``polish_width`` times (a
+    #: knob REPS pinned at its ``min_std`` floor stays at the floor); a
     #: least-squares quadratic through every round's costs moves the mean toward its minimum, at
     #: most one sampling std per round. It averages out a rough cost floor along which REPS
     #: settles wherever its last cheap samples were. 0: no polish (the published loop)

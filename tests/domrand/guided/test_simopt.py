@@ -458,3 +458,21 @@ def test_polish_settings_are_checked() -> None:
                               polish_samples=10)  # fmt: skip
     with pytest.raises(ConfigError, match="polish_samples must be > 10 for 3 tuned knobs"):
         SimOpt(ENV, _spec(), target, Path("unused"), settings, TINY, 0)
+
+
+def test_the_polish_widens_every_knob_but_one_pinned_at_the_floor() -> None:
+    """The polish frame is polish_width x the distribution's Cholesky factor, except for a knob
+    whose std REPS has pushed down to its min_std floor: that one is sampled at the floor."""
+    target = SimulatedTarget(ENV, domain=TRUTH, seed=0, max_steps=10)
+    settings = SimOptSettings(knobs=("pole.mass", "motor.gain", "cart.friction"), polish=1,
+                              polish_width=3.0, min_std=0.05)  # fmt: skip
+    run = SimOpt(ENV, _spec(), target, Path("unused"), settings, TINY, 0)
+    floor = 0.05 * run.std0
+    cov = np.diag([(4 * floor[0]) ** 2, (0.5 * floor[1]) ** 2, (2 * floor[2]) ** 2])
+    cov[0, 2] = cov[2, 0] = 0.5 * 4 * floor[0] * 2 * floor[2]  # correlated, both above the floor
+    frame = run._polish_frame(cov)
+    sampled = frame @ frame.T
+    stds = np.sqrt(np.diag(sampled))
+    np.testing.assert_allclose(stds, [3 * 4 * floor[0], floor[1], 3 * 2 * floor[2]], rtol=1e-9)
+    assert sampled[0, 2] / (stds[0] * stds[2]) == pytest.approx(0.5)  # correlation kept
+    assert np.allclose(np.triu(frame, 1), 0.0)  # still a Cholesky factor
