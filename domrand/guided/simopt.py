@@ -441,8 +441,8 @@ class SimOpt:
     ) -> None:
         """One surrogate-polish round (:mod:`domrand.guided.polish`): score ``polish_samples``
         domains around the current centre, fit a quadratic to every round's samples so far (in
-        the whitened frame of the distribution the polish started from, widened
-        ``polish_width`` times) and move the centre, and the mean, toward its minimum."""
+        the whitened frame of the distribution the polish started from, :meth:`_polish_frame`)
+        and move the centre, and the mean, toward its minimum."""
         s, r = self.s, int(state.get("polish_round", 0))
         p = state.get("polish")
         if p is None:
