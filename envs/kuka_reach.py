@@ -39,6 +39,9 @@ Knobs:
     ``domrand knobs domrand/KukaReach-v0`` lists them with units and ranges.
 Version history:
     v0: first release.
+    ``reset(options={"state": obs})`` (start from a given state: joints, their velocities and
+    setpoint, and the target, as in the observation; a7 at rest) added without changing
+    anything else.
 """
 
 from __future__ import annotations
@@ -143,11 +146,32 @@ class KukaReachEnv(BulletEnv):
     def _reset_task(self) -> None:
         rng = self.np_random
         q0 = [h + d for h, d in zip(self.home, rng.uniform(-0.1, 0.1, len(_ARM)).tolist())]
-        for j, q in zip(_ARM, q0):
-            self._p.resetJointState(self._arm, j, q, 0.0)
+        target = rng.uniform(self.target_low, self.target_high).tolist()
+        self._place(q0, [0.0] * len(_ARM), q0, target)
+
+    def _set_state(self, state: np.ndarray) -> None:
+        if state.shape != (27,):
+            raise ValueError(
+                f"a KukaReach state has the 27 observation entries, got {state.shape}"
+            )
+        q = state[0:6].tolist()
+        setpoint = (state[12:18] + state[0:6]).tolist()  # the observation holds setpoint - q
+        self._place(q, state[6:12].tolist(), setpoint, state[21:24].tolist())
+
+    def _place(
+        self,
+        q: Sequence[float],
+        velocity: Sequence[float],
+        setpoint: Sequence[float],
+        target: Sequence[float],
+    ) -> None:
+        """Put the arm (a1-a6 positions and velocities, a7 at rest at 0), the PD setpoint and
+        the target where an episode starts."""
+        for j, x, v in zip(_ARM, q, velocity):
+            self._p.resetJointState(self._arm, j, float(x), float(v))
         self._p.resetJointState(self._arm, _FLANGE, 0.0, 0.0)
-        self.pd.targets = list(q0)
-        self._target = tuple(rng.uniform(self.target_low, self.target_high).tolist())
+        self.pd.targets = [float(x) for x in setpoint]
+        self._target = tuple(float(x) for x in target)
         self._substep = 0
         if self.renders_images:
             self._p.resetBasePositionAndOrientation(self._marker, self._target, (0, 0, 0, 1))

@@ -9,7 +9,8 @@ import domrand
 
 
 @pytest.mark.parametrize(("env_id", "act_dim"), [("domrand/CartPole-v0", 1),
-                                                 ("domrand/Pusher-v0", 2)])  # fmt: skip
+                                                 ("domrand/Pusher-v0", 2),
+                                                 ("domrand/KukaReach-v0", 6)])  # fmt: skip
 def test_a_trajectory_replays_from_its_first_observation(env_id: str, act_dim: int) -> None:
     a, b = domrand.make(env_id, seed=3), domrand.make(env_id, seed=99)
     actions = np.random.default_rng(0).uniform(-1, 1, (40, act_dim)).astype(np.float32)
@@ -37,9 +38,13 @@ def test_bad_states_and_envs_without_the_hook_are_value_errors() -> None:
         env.reset(options={"state": [0.0, 0.0]})
     env.close()
     kuka = domrand.make("domrand/KukaReach-v0")
-    with pytest.raises(ValueError, match="cannot be reset to a given state"):
-        kuka.reset(options={"state": np.zeros(kuka.observation_space.shape)})
+    with pytest.raises(ValueError, match="27 observation entries"):
+        kuka.reset(options={"state": np.zeros(26)})
     kuka.close()
+    loc = domrand.make("domrand/Localization-v0")
+    with pytest.raises(ValueError, match="cannot be reset to a given state"):
+        loc.reset(options={"state": np.zeros(loc.observation_space.shape)})
+    loc.close()
 
 
 def test_a_contact_rich_replay_does_not_depend_on_what_the_env_did_before() -> None:

@@ -114,9 +114,11 @@ def test_summary_and_verdict_say_who_wins() -> None:
 
 def test_simopt_is_skipped_where_the_env_cannot_restore_a_state() -> None:
     assert unsupported("simopt", CARTPOLE) is None
-    assert "recorded state" in (unsupported("simopt", "domrand/KukaReach-v0") or "")
-    cells = bench.plan_cells({"domrand/KukaReach-v0": TIERS["quick"]["domrand/KukaReach-v0"]},
-                             ["simopt", "uniform"], [0, 1])  # fmt: skip
+    assert unsupported("simopt", "domrand/KukaReach-v0") is None
+    loc = "domrand/Localization-v0"  # no reset(options={"state": ...})
+    assert "recorded state" in (unsupported("simopt", loc) or "")
+    plan = dataclasses.replace(TIERS["quick"]["domrand/KukaReach-v0"], env_id=loc)
+    cells = bench.plan_cells({loc: plan}, ["simopt", "uniform"], [0, 1])
     assert [c.method for c in cells] == ["random", "uniform", "uniform"]
 
 
