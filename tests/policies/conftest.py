@@ -10,9 +10,18 @@ from typing import Any
 import pytest
 import torch
 
+from domrand.policies.config import TrainConfig
 from domrand.policies.networks import ActorCritic, NetConfig, build_policy
 
 CARTPOLE = "domrand/CartPole-v0"
+
+
+def make_tiny_config(total_steps: int = 256, **overrides: Any) -> TrainConfig:
+    """A CartPole training run of a few hundred steps that checkpoints every 128 (crash tests)."""
+    base: dict[str, Any] = dict(env=CARTPOLE, total_steps=total_steps, num_envs=2, num_steps=64,
+                                hidden=8, epochs=1, batch_size=64, seq_len=16,
+                                checkpoint_every=128)  # fmt: skip
+    return TrainConfig(**{**base, **overrides})
 
 
 @dataclass(frozen=True)
@@ -69,3 +78,9 @@ def make_policy(
 @pytest.fixture
 def policy_factory() -> Callable[..., tuple[ActorCritic, StandInInfo]]:
     return make_policy
+
+
+@pytest.fixture
+def tiny_config() -> Callable[..., TrainConfig]:
+    """:func:`make_tiny_config`: ``tiny_config(total_steps=256, **overrides)``."""
+    return make_tiny_config

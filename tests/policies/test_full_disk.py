@@ -12,6 +12,7 @@ import errno
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,18 +35,6 @@ from domrand.policies.train import train
 
 ENV_ID = "domrand/CartPole-v0"
 SPEC = domrand.default_spec_path(ENV_ID)
-TINY = TrainConfig(
-    env=ENV_ID,
-    total_steps=256,
-    num_envs=2,
-    num_steps=64,
-    hidden=8,
-    epochs=1,
-    batch_size=64,
-    seq_len=16,
-    checkpoint_every=128,
-    seed=3,
-)
 
 
 class _FullDisk:
@@ -143,8 +132,9 @@ def test_a_full_disk_keeps_the_old_file_and_leaves_no_temporary(
 
 # ---------------------------------------------------------------------- the trainer
 def test_trainer_full_disk_at_a_checkpoint_keeps_the_previous_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_config: Callable[..., TrainConfig]
 ) -> None:
+    TINY = tiny_config(seed=3)
     run = tmp_path / "run"
     train(TINY, run, spec=SPEC, progress=False)  # checkpoints at 128 and 256
     before = latest_checkpoint(run)
@@ -173,8 +163,12 @@ def test_trainer_full_disk_at_a_checkpoint_keeps_the_previous_one(
 
 
 def test_train_cli_full_disk_is_one_line_and_exit_2(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tiny_config: Callable[..., TrainConfig],
 ) -> None:
+    TINY = tiny_config(seed=3)
     run = tmp_path / "run"
     cfg = tmp_path / "run.yaml"
     cfg.write_text(yaml.safe_dump({k: v for k, v in TINY.to_dict().items() if k != "env"}))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -34,18 +35,10 @@ def harness() -> ModuleType:
     return module
 
 
-def test_checker_finds_damage(tmp_path: Path, harness: ModuleType) -> None:
-    cfg = TrainConfig(
-        env=ENV_ID,
-        total_steps=256,
-        num_envs=2,
-        num_steps=64,
-        hidden=8,
-        epochs=1,
-        batch_size=64,
-        seq_len=16,
-        checkpoint_every=128,
-    )
+def test_checker_finds_damage(
+    tmp_path: Path, harness: ModuleType, tiny_config: Callable[..., TrainConfig]
+) -> None:
+    cfg = tiny_config()
     run = tmp_path / "run"
     train(cfg, run, progress=False)
     clean = harness.check_run(run, "config.yaml")

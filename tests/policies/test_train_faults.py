@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,23 +20,11 @@ from domrand.policies.config import TrainConfig
 from domrand.policies.train import train
 
 ENV_ID = "domrand/CartPole-v0"
-CFG = TrainConfig(
-    env=ENV_ID,
-    total_steps=384,
-    num_envs=2,
-    num_steps=64,
-    hidden=8,
-    epochs=1,
-    batch_size=64,
-    seq_len=16,
-    checkpoint_every=128,
-    seed=5,
-)
 FAULT_AT = 3  #: faulting episodes end at this step, so their returns differ from the rest
 
 
 def test_fault_episodes_are_counted_and_excluded_from_training_statistics(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_config: Callable[..., TrainConfig]
 ) -> None:
     real_state = CartPoleEnv._state
 
@@ -58,7 +47,7 @@ def test_fault_episodes_are_counted_and_excluded_from_training_statistics(
     monkeypatch.setattr(train_module.Collector, "collect", collect)
     run = tmp_path / "run"
     spec = domrand.default_spec_path(ENV_ID)
-    result = train(CFG, run, spec=spec, progress=False)
+    result = train(tiny_config(384, seed=5), run, spec=spec, progress=False)
 
     everything = [e for eps in per_iteration for e in eps]
     faulted = [e for e in everything if e.fault]
