@@ -24,7 +24,8 @@ The loop, top to bottom (:meth:`SimOpt.run`):
    and the lowest cost is kept. ``aggregate: log`` adds log D_j over the rollouts instead of D_j.
    With ``polish: R``, R rounds of a surrogate polish follow: samples around the mean, a
    least-squares quadratic through all of their costs, the mean moved toward its minimum
-   (:mod:`domrand.guided.polish`; it averages out a rough cost floor);
+   (:mod:`domrand.guided.polish`; it averages out a rough cost floor). The three moves of
+   phi live in :mod:`domrand.guided.simopt_phi`;
 4. write ``iter_<k+1>/spec.yaml``; repeat. A final phase fine-tunes the policy on the last P_phi.
 
 The state is checkpointed after every phase, every real-rollout batch and every update.
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,11 +43,10 @@ import numpy as np
 
 from domrand.errors import ConfigError, DomrandError
 from domrand.guided.actor import Actor, ControllerActor, EpisodePolicy
-from domrand.guided.cma_state import CMA
 from domrand.guided.discrepancy import Discrepancy
-from domrand.guided.polish import fit_quadratic, n_features, trust_step
+from domrand.guided.polish import n_features
 from domrand.guided.replay import IdlePolicy, Replayer, cut
-from domrand.guided.reps import reps_update
+from domrand.guided.simopt_phi import KnobGaussian, finish_restart, phi_update, polish_round
 from domrand.guided.simopt_settings import SimOptSettings
 from domrand.guided.state import (
     Budget,
@@ -69,10 +70,7 @@ __all__ = ["SimOpt", "SimOptSettings"]
 #: real rollouts replayed by one actor (None: open loop), with their pre-drawn noise
 _Batch = tuple["Actor | ControllerActor | None", list[Trajectory], list["np.ndarray | None"]]
 
-_NOISE_STREAM, _SAMPLE_STREAM = 0x6E6F69, 0x73616D
-_RESTART_STREAM, _JITTER_STREAM, _POLISH_STREAM = 0x727374, 0x6A6974, 0x706F6C
-_SELECT = 2**31  # the update index of the restart-selection replays (no update reaches it)
-_POLISH = 2**31 + 1  # ... and of the polish rounds' samples
+_NOISE_STREAM, _JITTER_STREAM = 0x6E6F69, 0x6A6974
 
 
 class SimOpt:
@@ -114,16 +112,17 @@ class SimOpt:
         self.knobs = settings.knobs if settings.knobs is not None else default_knobs(spec)
         self.base_doc = doc_without(spec, self.knobs)
         env_knobs = knobs_for(env_id)
-        self.integer = np.array([env_knobs[k].integer for k in self.knobs])
         if settings.polish > 0 and settings.polish_samples < n_features(len(self.knobs)) + 1:
             raise ConfigError(
                 f"setting polish_samples must be > {n_features(len(self.knobs))} for "
                 f"{len(self.knobs)} tuned knobs (a quadratic's coefficients), got "
                 f"{settings.polish_samples}"
             )
-        self.mean0, self.cov0 = knob_moments(spec, self.knobs)
-        self.std0 = np.sqrt(np.diag(self.cov0))
-        self.lo, self.hi = knob_box(spec, self.knobs, self.mean0, self.std0, env_knobs)
+        mean0, cov0 = knob_moments(spec, self.knobs)
+        lo, hi = knob_box(spec, self.knobs, mean0, np.sqrt(np.diag(cov0)), env_knobs)
+        integer = np.array([env_knobs[k].integer for k in self.knobs])
+        self.phi = KnobGaussian(tuple(self.knobs), integer, mean0, cov0, lo, hi, settings.min_std,
+                                seed)  # fmt: skip
         recorded = isinstance(target, RecordedTarget)
         replay = (
             settings.replay if settings.replay != "auto" else ("open" if recorded else "closed")
@@ -155,13 +154,13 @@ class SimOpt:
         doc = {**self.base_doc, "description": f"SimOpt: {note}"}
         params = dict(doc.get("parameters", {}))
         groups = list(doc.get("correlated", []))
-        mean = np.clip(mean, self.lo, self.hi)
+        mean = self.phi.clip(mean)
         if len(self.knobs) == 1:  # a group needs two knobs: one knob is a clipped normal
             params[self.knobs[0]] = {
                 "dist": "normal",
                 "mean": float(mean[0]),
                 "std": float(math.sqrt(cov[0, 0])),
-                "clip": [float(self.lo[0]), float(self.hi[0])],
+                "clip": [float(self.phi.lo[0]), float(self.phi.hi[0])],
             }
         else:
             groups.append(
@@ -170,22 +169,13 @@ class SimOpt:
                     "dist": "mvnormal",
                     "mean": [float(m) for m in mean],
                     "cov": [[float(c) for c in row] for row in 0.5 * (cov + cov.T)],
-                    "clip": [[float(a), float(b)] for a, b in zip(self.lo, self.hi)],
+                    "clip": [[float(a), float(b)] for a, b in zip(self.phi.lo, self.phi.hi)],
                 }
             )
         doc["parameters"] = params
         if groups:
             doc["correlated"] = groups
         return load_spec(doc, env=knobs_for(self.env_id))
-
-    def _floor(self, cov: np.ndarray) -> np.ndarray:
-        """Keep every knob's variance above (min_std * its starting std)^2."""
-        floor = (self.s.min_std * self.std0) ** 2
-        return cov + np.diag(np.maximum(floor - np.diag(cov), 0.0))
-
-    def _domains(self, x: np.ndarray) -> list[Domain]:
-        values = np.where(self.integer, np.round(x), x)
-        return [{k: float(v) for k, v in zip(self.knobs, row)} for row in values]
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> dict[str, Any]:
@@ -194,7 +184,9 @@ class SimOpt:
         ck = Checkpointer(out, self._fresh_state)
         state, budget, history = ck.state, ck.budget, ck.history
         if not history:
-            spec0 = self.spec_of(self.mean0, self.cov0, "iteration 0 (moment-matched start)")
+            spec0 = self.spec_of(
+                self.phi.mean0, self.phi.cov0, "iteration 0 (moment-matched start)"
+            )
             record_iteration(out, history, 0, spec0, self.knobs, budget)
             ck.save()
         segment = s.segment if s.segment is not None else (0 if self.closed else 20)
@@ -225,6 +217,7 @@ class SimOpt:
                 before = replayer.steps
                 disc = self._discrepancy(state, batches, replayer)
                 budget.sim_steps += replayer.steps - before
+                cost = partial(self._costs, batches, disc, replayer)
                 # 3. phi updates reusing the real rollouts (from each of ``restarts`` starts)
                 if state.get("start") is None:
                     state.update(start={"mean": state["mean"], "cov": state["cov"]}, restart=0)
@@ -233,7 +226,7 @@ class SimOpt:
                     while state["update"] < s.updates:
                         u = state["update"]
                         before = replayer.steps
-                        stats = self._update(state, k, u, batches, disc, replayer)
+                        stats = phi_update(self.phi, s, state, k, u, cost)
                         budget.sim_steps += replayer.steps - before
                         state["update"] = u + 1
                         state["last_update"] = stats
@@ -241,7 +234,7 @@ class SimOpt:
                     if s.restarts == 1 or state["restart"] >= s.restarts:
                         break  # (the second: resumed after the last start was scored)
                     before = replayer.steps
-                    self._finish_restart(state, k, batches, disc, replayer)
+                    finish_restart(self.phi, s, state, k, cost)
                     budget.sim_steps += replayer.steps - before
                     ck.save()
                     if state["restart"] >= s.restarts:
@@ -249,7 +242,7 @@ class SimOpt:
                 # 3b. surrogate polish of the mean
                 while state.get("polish_round", 0) < s.polish:
                     before = replayer.steps
-                    self._polish_round(state, k, batches, disc, replayer)
+                    polish_round(self.phi, s, state, k, cost)
                     budget.sim_steps += replayer.steps - before
                     ck.save()
                 # 4. record the new distribution
@@ -277,8 +270,8 @@ class SimOpt:
             "iteration": 0,
             "step": "train",
             "update": 0,
-            "mean": self.mean0.tolist(),
-            "cov": self.cov0.tolist(),
+            "mean": self.phi.mean0.tolist(),
+            "cov": self.phi.cov0.tolist(),
             "cma": None,
             "policy": None,
             "final": None,
@@ -364,7 +357,7 @@ class SimOpt:
             # W: each observation dimension in units of its spread over the real rollouts ...
             scale = std + 0.01 * std.mean() + 1e-12
             if s.weighting == "noise":  # ... or of what a perfect model still gets wrong
-                (domain,) = self._domains(np.clip(np.array(state["mean"]), self.lo, self.hi)[None])
+                (domain,) = self.phi.domains(self.phi.clip(np.array(state["mean"]))[None])
                 sq = [replayer.replay_noise(domain, t, a, z) ** 2 for a, t, z in batches]
                 scale = np.sqrt(np.mean(sq, axis=0)) + 1e-3 * std + 1e-12
             state["weights"] = (1.0 / scale).tolist()
@@ -381,10 +374,10 @@ class SimOpt:
 
     def _costs(
         self,
-        domains: list[Domain],
         batches: Sequence[_Batch],
         disc: Discrepancy,
         replayer: Replayer,
+        domains: list[Domain],
         key: tuple[int, ...],
     ) -> np.ndarray:
         """Each domain's cost over every batch of real rollouts (``aggregate``; seeded jitter)."""
@@ -398,157 +391,6 @@ class SimOpt:
                 domains, trajs, disc, actor, noises, seeds, self.s.aggregate
             )
         return total
-
-    def _finish_restart(
-        self,
-        state: dict[str, Any],
-        k: int,
-        batches: Sequence[_Batch],
-        disc: Discrepancy,
-        replayer: Replayer,
-    ) -> None:
-        """Score the finished start's mean on every real rollout; begin the next start, or,
-        after the last, keep the one with the lowest cost (only sim-vs-real costs decide)."""
-        r = state["restart"]
-        mean = np.clip(np.array(state["mean"]), self.lo, self.hi)
-        replays = self._domains(np.repeat(mean[None], self.s.select_replays, axis=0))
-        cost = float(np.mean(self._costs(replays, batches, disc, replayer, (k, _SELECT, r))))
-        if not math.isfinite(cost):
-            cost = math.inf
-        state["finished"].append({"mean": state["mean"], "cov": state["cov"], "cost": cost})
-        state["restart"] = r + 1
-        if r + 1 < self.s.restarts:
-            state.update(mean=self._start_mean(k, r + 1).tolist(), cov=state["start"]["cov"])
-            state["update"] = 0
-            return
-        costs = [f["cost"] for f in state["finished"]]
-        best = int(np.argmin(costs))
-        state.update(mean=state["finished"][best]["mean"], cov=state["finished"][best]["cov"])
-        state["last_update"] = {
-            **state["last_update"],
-            "restart_costs": costs,
-            "restart_means": [f["mean"] for f in state["finished"]],
-            "restart_chosen": best,
-        }
-
-    def _polish_round(
-        self,
-        state: dict[str, Any],
-        k: int,
-        batches: Sequence[_Batch],
-        disc: Discrepancy,
-        replayer: Replayer,
-    ) -> None:
-        """One surrogate-polish round (:mod:`domrand.guided.polish`): score ``polish_samples``
-        domains around the current centre, fit a quadratic to every round's samples so far (in
-        the whitened frame of the distribution the polish started from, :meth:`_polish_frame`)
-        and move the centre, and the mean, toward its minimum."""
-        s, r = self.s, int(state.get("polish_round", 0))
-        p = state.get("polish")
-        if p is None:
-            chol = self._polish_frame(np.array(state["cov"]))
-            p = {"origin": state["mean"], "chol": chol.tolist(), "center": [0.0] * len(chol),
-                 "z": [], "costs": []}  # fmt: skip
-        origin, chol = np.array(p["origin"]), np.array(p["chol"])
-        center = np.array(p["center"])
-        ss = np.random.SeedSequence(self.seed, spawn_key=(_POLISH_STREAM, k, r))
-        z = center + np.random.default_rng(ss).standard_normal((s.polish_samples, len(center)))
-        x = np.clip(origin + z @ chol.T, self.lo, self.hi)
-        z = np.linalg.solve(chol, (x - origin).T).T  # where the clipped samples really are
-        costs = self._costs(self._domains(x), batches, disc, replayer, (k, _POLISH, r))
-        p["z"] += z.tolist()
-        p["costs"] += [c if math.isfinite(c) else None for c in costs.tolist()]
-        pooled = np.array([math.inf if c is None else c for c in p["costs"]])
-        try:
-            fit = fit_quadratic(np.array(p["z"]) - center, pooled)
-        except ValueError as exc:
-            raise DomrandError(f"SimOpt polish: {exc} (physics faults)") from exc
-        center = center + trust_step(fit, 1.0)
-        p["center"] = center.tolist()
-        state["polish"] = p
-        state["mean"] = np.clip(origin + chol @ center, self.lo, self.hi).tolist()
-        state["polish_round"] = r + 1
-        state["last_update"] = {
-            **state["last_update"],
-            "polish_rounds": r + 1,
-            "polish_residual_sd": fit.resid_sd,
-            "polish_curvature": np.linalg.eigvalsh(fit.hess).tolist(),
-            "polish_faults": int((~np.isfinite(costs)).sum()),
-        }
-
-    def _polish_frame(self, cov: np.ndarray) -> np.ndarray:
-        """The polish's sampling frame: the Cholesky factor of the (floored) distribution, each
-        knob widened ``polish_width`` times -- except a knob REPS has pinned at its
-        ``min_std`` floor, which stays at the floor. The floor says the knob is identified more
-        sharply than REPS may express, not how uncertain it is; widened, its samples leave the
-        region where the cost is quadratic (Pusher's gain: floor 1.2% of its value; at 4x the
-        fit's residual sd was 6.0 against 2.2 at 1x, and the polish missed friction by 12%
-        instead of 5%)."""
-        cov = self._floor(cov)
-        pinned = np.sqrt(np.diag(cov)) <= self.s.min_std * self.std0 * (1.0 + 1e-6)
-        widths = np.where(pinned, 1.0, self.s.polish_width)
-        return widths[:, None] * np.linalg.cholesky(cov)
-
-    def _start_mean(self, k: int, r: int) -> np.ndarray:
-        """Start ``r`` (>= 1) of iteration k: a draw from the starting spec's moment-matched
-        Gaussian, clipped to the box (the run's seed; nothing about the target)."""
-        ss = np.random.SeedSequence(self.seed, spawn_key=(_RESTART_STREAM, k, r))
-        z = np.random.default_rng(ss).standard_normal(len(self.knobs))
-        return np.clip(self.mean0 + np.linalg.cholesky(self._floor(self.cov0)) @ z, self.lo,
-                       self.hi)  # fmt: skip
-
-    def _update(
-        self,
-        state: dict[str, Any],
-        k: int,
-        u: int,
-        batches: Sequence[_Batch],
-        disc: Discrepancy,
-        replayer: Replayer,
-    ) -> dict[str, Any]:
-        """One phi update from ``samples`` simulated domains; returns its statistics."""
-        s, span = self.s, self.hi - self.lo
-        mean, cov = np.array(state["mean"]), np.array(state["cov"])
-        if s.backend == "cmaes":
-            if state["cma"] is None:
-                x0 = (mean - self.lo) / span
-                sigma0 = float(np.mean(np.sqrt(np.diag(cov)) / span))
-                es = CMA(x0, sigma0, seed=self.seed, popsize=s.samples)
-            else:
-                es = CMA.from_state(state["cma"])
-            x = self.lo + span * es.ask()
-        else:
-            r = int(state.get("restart", 0))  # start 0 keeps the single-start stream
-            key = (_SAMPLE_STREAM, k, u) if r == 0 else (_SAMPLE_STREAM, k, u, r)
-            ss = np.random.SeedSequence(self.seed, spawn_key=key)
-            z = np.random.default_rng(ss).standard_normal((s.samples, len(self.knobs)))
-            chol = np.linalg.cholesky(self._floor(cov))
-            x = np.clip(mean + z @ chol.T, self.lo, self.hi)  # what is simulated is what is fit
-        domains = self._domains(x)  # open loop (actor None) replays the recorded actions
-        costs = self._costs(domains, batches, disc, replayer, (k, u, int(state.get("restart", 0))))
-        finite = np.isfinite(costs)
-        if not finite.any():
-            raise DomrandError("every simulated replay broke the simulator (physics faults)")
-        worst = float(costs[finite].max())
-        costs = np.where(finite, costs, worst + abs(worst) + 1.0)  # above every finite cost
-        stats: dict[str, Any] = {
-            "cost_min": float(costs.min()),
-            "cost_median": float(np.median(costs)),
-            "faults": int((~finite).sum()),
-        }
-        if s.backend == "cmaes":
-            es.tell((x - self.lo) / span, costs.tolist())
-            new_mean, new_cov = self.lo + span * es.mean, es.cov * np.outer(span, span)
-            state["cma"] = es.state_dict()
-        else:
-            # REPS: weights exp(-c / eta) with eta from the dual (KL <= epsilon), then the
-            # weighted maximum-likelihood Gaussian of the samples.
-            fit = reps_update(x, costs, s.epsilon, s.eta_min)
-            new_mean, new_cov = fit.mean, fit.cov
-            stats.update(eta=fit.eta, kl=fit.kl)
-        state["mean"] = np.clip(new_mean, self.lo, self.hi).tolist()
-        state["cov"] = self._floor(0.5 * (new_cov + new_cov.T)).tolist()
-        return stats
 
     def _report(
         self, state: dict[str, Any], budget: Budget, final: RandomizationSpec
