@@ -347,46 +347,25 @@ def plot_particles(npz_path: Path, png_path: Path) -> None:
 # ---------------------------------------------------------------------- CLI
 def run_cli(args: argparse.Namespace) -> int:
     """``domrand guide adr --env ID --spec FILE --out DIR [--reality NAME] [...]``."""
-    from domrand.guided.guide_run import (
-        evaluate_final,
-        prepare_out,
-        setup_guide,
-        summarize_run,
-        target_of,
-        write_report,
-    )
-    from domrand.policies.checkpoint import load_policy
-    from domrand.policies.train import train
+    from domrand.guided.guide_run import GuideSetup, report_guided, train_with_guide
 
-    run = setup_guide(args, "adr", ActiveDRSettings)
-    settings, cfg, spec, out, record = run.settings, run.cfg, run.spec, run.out, run.record
-    target = target_of(args, "adr")
-    record["target"] = None if target is None else target[0]
-    guide = ActiveDRGuide(  # no side effects
-        args.env, spec, settings, args.seed, out_dir=out, backend=cfg.backend_config()
+    def make_guide(run: GuideSetup) -> ActiveDRGuide:
+        backend = run.cfg.backend_config()
+        return ActiveDRGuide(args.env, run.spec, run.settings, args.seed, run.out, backend)
+
+    done = train_with_guide(
+        args,
+        "adr",
+        ActiveDRSettings,
+        make_guide,
+        plot=lambda out: plot_particles(out / "particles.npz", out / "particles.png"),
+        eval_spec=lambda guide, run: run.spec,
     )
-    prepare_out(out, record, args.resume)
-    try:
-        result = train(cfg, out / "policy", guide=guide, resume=args.resume, progress=False)
-    finally:
-        guide.close()
-    guide.write_outputs(snapshot=True)
-    plot_particles(out / "particles.npz", out / "particles.png")
-    policy, _ = load_policy(out / "policy")
-    scores = evaluate_final(policy, args.env, spec, target, settings.eval_episodes, args.seed)
-    report = {
-        "method": "adr",
-        "env": args.env,
-        "training_env_steps": result.env_steps,
-        "guide_env_steps": guide.guide_env_steps,
-        "rounds": guide.rounds,
-        "explored_ranges": guide.explored_ranges(),
-        "returns": scores,
-    }
-    write_report(out, report)
-    ranges, rets = summarize_run(report, scores)
+    guide = done.guide
+    fields = {"guide_env_steps": guide.guide_env_steps, "rounds": guide.rounds}
+    ranges, rets = report_guided(done, fields)
     print(
-        f"adr on {args.env}: {result.env_steps} training + {guide.guide_env_steps} guide env "
-        f"steps, {guide.rounds} rounds; explored {ranges}; return {rets}; wrote {out}"
+        f"adr on {args.env}: {done.env_steps} training + {guide.guide_env_steps} guide env "
+        f"steps, {guide.rounds} rounds; explored {ranges}; return {rets}; wrote {done.setup.out}"
     )
     return 0

@@ -307,45 +307,27 @@ def plot_ranges(csv_path: Path, png_path: Path) -> None:
 # ---------------------------------------------------------------------- CLI
 def run_cli(args: argparse.Namespace) -> int:
     """``domrand guide autodr --env ID --spec FILE --out DIR [--set t_low=...] [...]``."""
-    from domrand.guided.guide_run import (
-        evaluate_final,
-        prepare_out,
-        setup_guide,
-        summarize_run,
-        target_of,
-        write_report,
-    )
-    from domrand.policies.checkpoint import load_policy
-    from domrand.policies.train import train
+    from domrand.guided.guide_run import report_guided, train_with_guide
 
-    run = setup_guide(args, "autodr", AutoDRSettings)
-    settings, cfg, spec, out, record = run.settings, run.cfg, run.spec, run.out, run.record
-    target = target_of(args, "autodr")
-    record["target"] = None if target is None else target[0]
-    guide = AutoDRGuide(args.env, spec, settings, args.seed, out_dir=out)  # no side effects
-    prepare_out(out, record, args.resume)
-    result = train(cfg, out / "policy", guide=guide, resume=args.resume, progress=False)
-    guide.write_outputs(snapshot=True)
-    plot_ranges(out / "ranges.csv", out / "ranges.png")
-    policy, _ = load_policy(out / "policy")
-    final_spec = guide.training_spec()
-    scores = evaluate_final(policy, args.env, final_spec, target, settings.eval_episodes, args.seed)
-    report = {
-        "method": "autodr",
-        "env": args.env,
-        "training_env_steps": result.env_steps,
+    done = train_with_guide(
+        args,
+        "autodr",
+        AutoDRSettings,
+        lambda run: AutoDRGuide(args.env, run.spec, run.settings, args.seed, out_dir=run.out),
+        plot=lambda out: plot_ranges(out / "ranges.csv", out / "ranges.png"),
+        eval_spec=lambda guide, run: guide.training_spec(),
+    )
+    guide = done.guide
+    fields = {
         "guide_env_steps": 0,
         "boundary_evaluations": guide.evaluations,
         "boundary_moves": guide.state.updates,
         "adr_entropy": guide.state.entropy(),
-        "explored_ranges": guide.explored_ranges(),
-        "returns": scores,
     }
-    write_report(out, report)
-    ranges, rets = summarize_run(report, scores)
+    ranges, rets = report_guided(done, fields)
     print(
-        f"autodr on {args.env}: {result.env_steps} training env steps, {guide.evaluations} "
+        f"autodr on {args.env}: {done.env_steps} training env steps, {guide.evaluations} "
         f"boundary episodes, {guide.state.updates} boundary moves; ranges {ranges}; "
-        f"ADR entropy {guide.state.entropy():.2f}; return {rets}; wrote {out}"
+        f"ADR entropy {guide.state.entropy():.2f}; return {rets}; wrote {done.setup.out}"
     )
     return 0

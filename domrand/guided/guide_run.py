@@ -24,7 +24,7 @@ import json
 import math
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -264,6 +264,67 @@ def evaluate_final(
         label, domain = target
         rows[label] = evaluate(policy, env_id, domain=domain, episodes=episodes, seed=seed)
     return {k: {"mean": r.mean, "success_rate": r.success_rate} for k, r in rows.items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class GuidedTraining:
+    """A finished ``domrand guide adr|autodr`` run: its setup, guide, training steps, scores."""
+
+    setup: GuideSetup
+    guide: Any  #: the Guide that ran alongside the trainer (closed)
+    env_steps: int
+    scores: dict[str, Any]
+
+
+def train_with_guide(
+    args: argparse.Namespace,
+    method: str,
+    settings_cls: type,
+    make_guide: Callable[[GuideSetup], Any],
+    plot: Callable[[Path], None],
+    eval_spec: Callable[[Any, GuideSetup], RandomizationSpec | None],
+) -> GuidedTraining:
+    """The command of a guide that adapts the training distribution as the policy trains
+    (Active DR, automatic DR): set up and check the run folder, train (``--resume`` continues),
+    write the guide's outputs and plot, and score the final policy (:func:`evaluate_final`) on
+    nominal, on ``eval_spec(guide, setup)`` and on the target.
+
+    ``make_guide`` must have no side effects: it runs before the run folder is checked.
+    """
+    from domrand.policies.checkpoint import load_policy
+    from domrand.policies.train import train
+
+    run = setup_guide(args, method, settings_cls)
+    target = target_of(args, method)
+    run.record["target"] = None if target is None else target[0]
+    guide = make_guide(run)
+    prepare_out(run.out, run.record, args.resume)
+    try:
+        result = train(run.cfg, run.out / "policy", guide=guide, resume=args.resume, progress=False)
+    finally:
+        guide.close()
+    guide.write_outputs(snapshot=True)
+    plot(run.out)
+    policy, _ = load_policy(run.out / "policy")
+    spec = eval_spec(guide, run)
+    episodes = run.settings.eval_episodes
+    scores = evaluate_final(policy, args.env, spec, target, episodes, args.seed)
+    return GuidedTraining(run, guide, result.env_steps, scores)
+
+
+def report_guided(done: GuidedTraining, fields: Mapping[str, Any]) -> tuple[str, str]:
+    """Write ``report.json`` of a :func:`train_with_guide` run (method-specific ``fields`` between
+    the training steps and the explored ranges); return :func:`summarize_run`'s text."""
+    report = {
+        "method": done.setup.record["method"],
+        "env": done.setup.record["env"],
+        "training_env_steps": done.env_steps,
+        **fields,
+        "explored_ranges": done.guide.explored_ranges(),
+        "returns": done.scores,
+    }
+    write_report(done.setup.out, report)
+    return summarize_run(report, done.scores)
 
 
 def write_report(out: Path, report: dict[str, Any]) -> None:
