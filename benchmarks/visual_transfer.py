@@ -14,10 +14,13 @@ Three experiments, one CNN each (same optimization budget for every run):
   textures      1 / 10 / 100 / 1,024 bank textures for every surface, at a fixed image count
   distractors   with (0..10) or without distractors in training, at that image count
 
-Renders are cached as domrand datasets (seeded, resumable) under --cache; the runs go on two
-worker processes. Writes benchmarks/results/visual_transfer.{json,md,png}.
+Renders are cached as domrand datasets (seeded, resumable) under --cache, one folder per tier,
+size and seed; the runs go on two worker processes. With --seeds 0 1 2 every CNN runs once per
+seed (its own renders and initialization) and the table shows mean +- std over seeds. Writes
+benchmarks/results/visual_transfer.{json,md,png} (the full tier: visual_transfer_full.*).
 
-Usage: python benchmarks/visual_transfer.py [--tier quick|full] [--workers 2] [--cache DIR]
+Usage: python benchmarks/visual_transfer.py [--tier quick|full] [--seeds 0 1 2] [--workers 2]
+       [--cache DIR]
 """
 
 from __future__ import annotations
@@ -107,20 +110,13 @@ def _init_worker(cache: Path) -> None:
 CACHE = Path(".")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tier", choices=tuple(TIERS), default="quick")
-    ap.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--cache", type=Path, default=HERE / ".cache" / "visual_transfer")
-    ap.add_argument("--out", type=Path, default=RESULTS / "visual_transfer")
-    args = ap.parse_args()
+def run_seed(args: argparse.Namespace, seed: int) -> dict[str, Any]:
+    """Render (cached) and train every CNN of one seed; its rows and timings."""
     tier = TIERS[args.tier]
     settings: TrainSettings = tier["settings"]
-    _init_worker(args.cache)
+    cache = args.cache / f"{args.tier}_{args.size}px_seed{seed}"
     base = yaml.safe_load(SPEC.read_text())
-    size, seed, k_fixed = args.size, args.seed, tier["fixed_images"]
+    size, k_fixed = args.size, tier["fixed_images"]
     n_max, n_eval = max(tier["images"]), tier["eval_images"]
     t0 = time.perf_counter()
 
@@ -142,10 +138,10 @@ def main() -> None:
         for i, r in enumerate(REALITIES)
     ]
     render_s: dict[str, float] = {}
-    with ProcessPoolExecutor(args.workers, initializer=_init_worker, initargs=(args.cache,)) as ex:
+    with ProcessPoolExecutor(args.workers, initializer=_init_worker, initargs=(cache,)) as ex:
         for name, dt in ex.map(_render, renders):
             render_s[name] = dt
-            print(f"rendered {name} in {dt:.0f} s", flush=True)
+            print(f"seed {seed}: rendered {name} in {dt:.0f} s", flush=True)
     t_render = time.perf_counter() - t0
 
     # ------------------------------------------------------------ CNNs
@@ -164,36 +160,82 @@ def main() -> None:
             job("textures", k, f"textures{k}_{k_fixed}", k_fixed, k, True)
     job("distractors", False, f"nodistractors_{k_fixed}", k_fixed, 1024, False)
     t1 = time.perf_counter()
-    with ProcessPoolExecutor(args.workers, initializer=_init_worker, initargs=(args.cache,)) as ex:
+    with ProcessPoolExecutor(args.workers, initializer=_init_worker, initargs=(cache,)) as ex:
         rows = []
         for row in ex.map(_train, jobs):
             rows.append(row)
             errs = ", ".join(f"{k} {v['mean_cm']:.1f}" for k, v in row["errors"].items())
-            print(f"{row['group']}={row['value']}: {errs} cm ({row['train_s']:.0f} s)", flush=True)
+            print(f"seed {seed}: {row['group']}={row['value']}: {errs} cm "
+                  f"({row['train_s']:.0f} s)", flush=True)  # fmt: skip
     t_train = time.perf_counter() - t1
+    # the "with distractors" row of the distractor experiment is the textures=1024 run
     same = next(r for r in rows if r["group"] == "images" and r["n"] == k_fixed)
     last = max(i for i, r in enumerate(rows) if r["group"] == "textures")
     rows.insert(last + 1, {**same, "group": "textures", "value": 1024})
+    for r in rows:
+        r["seed"] = seed
+    from domrand.dataset import read_shards
 
-    # the "with distractors" row of the distractor experiment is the textures=1024 run
     centre = {}
     for name in evals:
-        from domrand.dataset import read_shards
-
-        ye = np.concatenate([s.labels for s in read_shards(args.cache / f"eval_{name}")])
+        ye = np.concatenate([s.labels for s in read_shards(cache / f"eval_{name}")])
         centre[name] = float(position_errors_cm(np.zeros_like(ye), ye).mean())
+    seconds = {"render": t_render, "train": t_train, "total": time.perf_counter() - t0}
+    return {"rows": rows, "guess_table_centre_cm": centre, "seconds": seconds,
+            "render_seconds": render_s}  # fmt: skip
+
+
+def aggregate(per_seed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (experiment, value): mean and std over seeds of each set's mean error."""
+    out = []
+    for i, first in enumerate(per_seed[0]["rows"]):
+        same = [doc["rows"][i] for doc in per_seed]
+        errors = {
+            e: {
+                "mean_cm": float(np.mean([r["errors"][e]["mean_cm"] for r in same])),
+                "std_cm": float(np.std([r["errors"][e]["mean_cm"] for r in same])),
+                "per_seed_cm": [r["errors"][e]["mean_cm"] for r in same],
+            }
+            for e in first["errors"]
+        }
+        keys = ("group", "value", "n", "textures", "distractors")
+        out.append({**{k: first[k] for k in keys}, "errors": errors})
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tier", choices=tuple(TIERS), default="quick")
+    ap.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0],
+                    help="one run of every CNN per seed (own renders and init); the table "
+                         "shows mean +- std over seeds (default: 0)")  # fmt: skip
+    ap.add_argument("--cache", type=Path, default=HERE / ".cache" / "visual_transfer",
+                    help="rendered datasets, one folder per tier, size and seed")  # fmt: skip
+    ap.add_argument("--out", type=Path, default=None,
+                    help="results stem (default benchmarks/results/visual_transfer for the "
+                         "quick tier, visual_transfer_full for the full one)")  # fmt: skip
+    args = ap.parse_args()
+    tier = TIERS[args.tier]
+    t0 = time.perf_counter()
+    per_seed = [run_seed(args, seed) for seed in args.seeds]
+    seconds = {k: sum(d["seconds"][k] for d in per_seed) for k in ("render", "train")}
     doc = {
         "benchmark": "visual_transfer",
         "tier": args.tier,
-        "image_size": size,
-        "seed": seed,
-        "settings": settings.__dict__,
-        "eval_images": n_eval,
-        "fixed_images": k_fixed,
-        "rows": rows,
-        "guess_table_centre_cm": centre,
-        "seconds": {"render": t_render, "train": t_train, "total": time.perf_counter() - t0},
-        "render_seconds": render_s,
+        "image_size": args.size,
+        "seeds": list(args.seeds),
+        "settings": tier["settings"].__dict__,
+        "eval_images": tier["eval_images"],
+        "fixed_images": tier["fixed_images"],
+        "rows": aggregate(per_seed),
+        "guess_table_centre_cm": {
+            e: float(np.mean([d["guess_table_centre_cm"][e] for d in per_seed]))
+            for e in per_seed[0]["guess_table_centre_cm"]
+        },
+        "per_seed": per_seed,
+        "seconds": {**seconds, "total": time.perf_counter() - t0},
         "machine": {
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
@@ -201,7 +243,8 @@ def main() -> None:
         },
         "reference": "Tobin et al. 2017: 1.5 cm on real images with >= ~1,000 textures",
     }
-    out = args.out
+    suffix = "" if args.tier == "quick" else f"_{args.tier}"
+    out = args.out if args.out is not None else RESULTS / f"visual_transfer{suffix}"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(doc, indent=2) + "\n")
     out.with_suffix(".md").write_text(markdown(doc))
@@ -210,23 +253,30 @@ def main() -> None:
     print(f"wrote {out.with_suffix('.json')}, .md and .png in {doc['seconds']['total']:.0f} s")
 
 
+def _cell(err: dict[str, Any], seeds: int) -> str:
+    return f"{err['mean_cm']:.1f}" if seeds == 1 else f"{err['mean_cm']:.1f} +- {err['std_cm']:.1f}"
+
+
 def markdown(doc: dict[str, Any]) -> str:
     evals = list(doc["guess_table_centre_cm"])
+    n_seeds = len(doc["seeds"])
     head = "| experiment | training images | textures | distractors | " + " | ".join(evals)
     lines = [head + " |", "|---|---:|---:|---|" + "---:|" * len(evals)]
     for r in doc["rows"]:
-        cells = " | ".join(f"{r['errors'][e]['mean_cm']:.1f}" for e in evals)
+        cells = " | ".join(_cell(r["errors"][e], n_seeds) for e in evals)
         dis = "yes" if r["distractors"] else "no"
         lines.append(f"| {r['group']} | {r['n']:,} | {r['textures']:,} | {dis} | {cells} |")
     centre = " | ".join(f"{doc['guess_table_centre_cm'][e]:.1f}" for e in evals)
     lines.append(f"| guess the table centre | | | | {centre} |")
     s = doc["seconds"]
+    seeds = ", ".join(str(v) for v in doc["seeds"])
+    spread = "mean +- std over seeds " if n_seeds > 1 else ""
     lines.append("")
     lines.append(
-        f"Mean position error in cm on {doc['eval_images']} images per set, "
+        f"Mean position error in cm ({spread}{seeds}) on {doc['eval_images']} images per set, "
         f"{doc['image_size']} px, {doc['settings']['steps']} Adam steps of "
-        f"{doc['settings']['batch_size']} per CNN, seed {doc['seed']}. Wall time: render "
-        f"{s['render']:.0f} s, train {s['train']:.0f} s, total {s['total']:.0f} s (load average "
+        f"{doc['settings']['batch_size']} per CNN. Wall time: render {s['render']:.0f} s, "
+        f"train {s['train']:.0f} s, total {s['total']:.0f} s (load average "
         f"{doc['machine']['load_average'][0]:.1f} at the end)."
     )
     return "\n".join(lines) + "\n"
@@ -238,14 +288,16 @@ def plot(doc: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(12, 3.8), dpi=110)
+    fig = Figure(figsize=(12, 3.8), dpi=110, layout="constrained")
     evals = list(doc["guess_table_centre_cm"])
     for i, group in enumerate(("images", "textures")):
         ax = fig.add_subplot(1, 3, i + 1)
         rows = [r for r in doc["rows"] if r["group"] == group]
         xs = [r["n"] if group == "images" else r["textures"] for r in rows]
         for e in evals:
-            ax.plot(xs, [r["errors"][e]["mean_cm"] for r in rows], "o-", label=e)
+            ys = [r["errors"][e]["mean_cm"] for r in rows]
+            ax.errorbar(xs, ys, [r["errors"][e]["std_cm"] for r in rows], fmt="o-", label=e,
+                        capsize=2)  # fmt: skip
         ax.set_xscale("log")
         ax.set_xticks(xs, [f"{v:,}" for v in xs], fontsize=7)
         ax.minorticks_off()
@@ -258,12 +310,15 @@ def plot(doc: dict[str, Any], path: Path) -> None:
     with_d = next(r for r in doc["rows"] if r["group"] == "textures" and r["textures"] == 1024)
     without = next(r for r in doc["rows"] if r["group"] == "distractors")
     pos = np.arange(len(evals))
-    ax.bar(pos - 0.2, [with_d["errors"][e]["mean_cm"] for e in evals], 0.4, label="distractors")
-    ax.bar(pos + 0.2, [without["errors"][e]["mean_cm"] for e in evals], 0.4, label="none")
+    for shift, row, label in ((-0.2, with_d, "distractors"), (0.2, without, "none")):
+        ax.bar(pos + shift, [row["errors"][e]["mean_cm"] for e in evals], 0.4, label=label,
+               yerr=[row["errors"][e]["std_cm"] for e in evals], capsize=2)  # fmt: skip
     ax.set_xticks(pos, evals, rotation=30, fontsize=7)
     ax.set_ylabel("mean position error [cm]")
     ax.legend(fontsize=7)
-    fig.suptitle(f"Localization transfer ({doc['tier']} tier, {doc['image_size']} px)", fontsize=9)
+    seeds = ", ".join(str(v) for v in doc["seeds"])
+    title = f"Localization transfer ({doc['tier']} tier, {doc['image_size']} px, seeds {seeds})"
+    fig.suptitle(title, fontsize=9)
     fig.savefig(path, bbox_inches="tight")
 
 
