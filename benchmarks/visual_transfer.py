@@ -190,14 +190,11 @@ def aggregate(per_seed: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for i, first in enumerate(per_seed[0]["rows"]):
         same = [doc["rows"][i] for doc in per_seed]
-        errors = {
-            e: {
-                "mean_cm": float(np.mean([r["errors"][e]["mean_cm"] for r in same])),
-                "std_cm": float(np.std([r["errors"][e]["mean_cm"] for r in same])),
-                "per_seed_cm": [r["errors"][e]["mean_cm"] for r in same],
-            }
-            for e in first["errors"]
-        }
+        errors = {}
+        for e in first["errors"]:
+            cm = [r["errors"][e]["mean_cm"] for r in same]
+            errors[e] = {"mean_cm": float(np.mean(cm)), "std_cm": float(np.std(cm)),
+                         "per_seed_cm": cm}  # fmt: skip
         keys = ("group", "value", "n", "textures", "distractors")
         out.append({**{k: first[k] for k in keys}, "errors": errors})
     return out

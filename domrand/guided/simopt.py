@@ -109,20 +109,19 @@ class SimOpt:
         self.seed = seed
         self.probe = probe
         self.obs_weights = None if obs_weights is None else tuple(float(w) for w in obs_weights)
-        self.knobs = settings.knobs if settings.knobs is not None else default_knobs(spec)
-        self.base_doc = doc_without(spec, self.knobs)
+        knobs = tuple(settings.knobs if settings.knobs is not None else default_knobs(spec))
+        self.base_doc = doc_without(spec, knobs)
         env_knobs = knobs_for(env_id)
-        if settings.polish > 0 and settings.polish_samples < n_features(len(self.knobs)) + 1:
+        if settings.polish > 0 and settings.polish_samples < n_features(len(knobs)) + 1:
             raise ConfigError(
-                f"setting polish_samples must be > {n_features(len(self.knobs))} for "
-                f"{len(self.knobs)} tuned knobs (a quadratic's coefficients), got "
+                f"setting polish_samples must be > {n_features(len(knobs))} for "
+                f"{len(knobs)} tuned knobs (a quadratic's coefficients), got "
                 f"{settings.polish_samples}"
             )
-        mean0, cov0 = knob_moments(spec, self.knobs)
-        lo, hi = knob_box(spec, self.knobs, mean0, np.sqrt(np.diag(cov0)), env_knobs)
-        integer = np.array([env_knobs[k].integer for k in self.knobs])
-        self.phi = KnobGaussian(tuple(self.knobs), integer, mean0, cov0, lo, hi, settings.min_std,
-                                seed)  # fmt: skip
+        mean0, cov0 = knob_moments(spec, knobs)
+        lo, hi = knob_box(spec, knobs, mean0, np.sqrt(np.diag(cov0)), env_knobs)
+        integer = np.array([env_knobs[k].integer for k in knobs])
+        self.phi = KnobGaussian(knobs, integer, mean0, cov0, lo, hi, settings.min_std, seed)
         recorded = isinstance(target, RecordedTarget)
         replay = (
             settings.replay if settings.replay != "auto" else ("open" if recorded else "closed")
@@ -147,6 +146,11 @@ class SimOpt:
         self.pins = pins
 
     # ------------------------------------------------------------------ the distribution
+    @property
+    def knobs(self) -> tuple[str, ...]:
+        """The tuned knobs, in the order of phi's mean and covariance."""
+        return self.phi.knobs
+
     def spec_of(self, mean: np.ndarray, cov: np.ndarray, note: str) -> RandomizationSpec:
         """The starting spec with the tuned knobs drawn from N(mean, cov), clipped to the box."""
         from domrand.registry import knobs_for
