@@ -5,8 +5,9 @@ final policy (:mod:`domrand.bench.methods`) and evaluates it, deterministically,
 reality of the env (an oracle only on its own), with the same start states for every method of a
 seed. Each finished cell is written to ``CACHE/<tier>/<env>/<cell>.json`` at once, so a crash or
 a kill loses at most the cells that were running; a re-run skips every cached cell whose plan
-is unchanged (its fingerprint) and only re-writes the reports. A random policy's return on each
-reality is measured once per env, for the normalized score (:mod:`domrand.bench.report`).
+and shipped spec and reality files are unchanged (its fingerprint) and only re-writes the
+reports. A random policy's return on each reality is measured once per env, for the normalized
+score (:mod:`domrand.bench.report`).
 
 Cells run in ``jobs`` spawned processes, one torch thread each; progress is one line per cell.
 """
@@ -75,16 +76,33 @@ def realities_of(plan: EnvPlan) -> list[str]:
     return list(realities(plan.env_id))
 
 
+#: methods whose training samples the env's shipped default spec
+_USES_DEFAULT_SPEC = ("uniform", "cmaes", "simopt", "adr", "autodr")
+
+
 def fingerprint(cell: Cell, plan: EnvPlan) -> str:
-    """What a cached cell's result depends on (its plan, its cell, the cell format)."""
+    """What a cached cell's result depends on: its plan, its cell, the cell format, and the text
+    of the shipped files it reads (every reality it is scored on; the default spec for the
+    methods that train on it), so editing a spec or a reality invalidates the cells it touched.
+    """
     # a random policy depends on nothing a plan trains: only its env and episode count
     what = (
         {"episodes": plan.episodes, "env": plan.env_id}
         if cell.method == "random"
         else plan.to_dict()
     )
-    doc = {"format": CELL_FORMAT, "cell": cell.__dict__, "plan": what}
+    doc = {"format": CELL_FORMAT, "cell": cell.__dict__, "plan": what, "files": _files(cell)}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _files(cell: Cell) -> dict[str, str]:
+    """Digests of the shipped spec and reality files ``cell`` reads (name -> sha256 prefix)."""
+    from domrand.registry import default_spec_path, realities
+
+    paths = {f"reality:{name}": path for name, path in realities(cell.env_id).items()}
+    if cell.method in _USES_DEFAULT_SPEC:
+        paths["spec"] = default_spec_path(cell.env_id)
+    return {k: hashlib.sha256(p.read_bytes()).hexdigest()[:16] for k, p in sorted(paths.items())}
 
 
 # ---------------------------------------------------------------------- selection
@@ -331,6 +349,12 @@ def run_transfer(
         "jobs": jobs,
         "rows": rows,
         "extras": extras,
+        # per cell: what its result depends on and what it cost (from these,
+        # benchmarks/restore_transfer_cache.py rebuilds a cache of the cells still current)
+        "cells": {
+            c.label: {"fingerprint": done[c]["fingerprint"], "wall_s": done[c]["wall_s"]}
+            for c in cells
+        },
         "skipped": {
             f"{env}: {METHODS[m]}": why
             for env in plans

@@ -83,6 +83,29 @@ def test_run_writes_reports_and_resumes_from_the_cache(
                            out=tmp_path / "out", jobs=1, log=logs.append)  # fmt: skip
 
 
+def test_fingerprint_follows_the_shipped_files_a_cell_reads(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import domrand.registry as registry
+
+    plan = TIERS["quick"][CARTPOLE]
+    cells = [bench.Cell(CARTPOLE, m, 0) for m in ("no_dr", "uniform", "autodr", "random")]
+    before = {c.method: bench.fingerprint(c, plan) for c in cells}
+    # an edited default spec touches the methods that sample it, not no DR or the random policy
+    spec = tmp_path / "cartpole.yaml"
+    spec.write_bytes(registry.default_spec_path(CARTPOLE).read_bytes() + b"# edited\n")
+    monkeypatch.setattr(registry, "default_spec_path", lambda env_id: spec)
+    after = {c.method: bench.fingerprint(c, plan) for c in cells}
+    assert [m for m in before if before[m] != after[m]] == ["uniform", "autodr"]
+    # an edited reality touches every cell, the random policy's too (each is scored on it)
+    shipped = registry.realities(CARTPOLE)
+    edited = tmp_path / "heavy_pole.yaml"
+    edited.write_bytes(shipped["heavy_pole"].read_bytes() + b"# edited\n")
+    monkeypatch.setattr(registry, "realities", lambda env_id: {**shipped, "heavy_pole": edited})
+    again = {c.method: bench.fingerprint(c, plan) for c in cells}
+    assert [m for m in after if after[m] != again[m]] == ["no_dr", "uniform", "autodr", "random"]
+
+
 def test_normalized_score_between_random_and_oracle() -> None:
     assert normalized(-10.0, -40.0, -5.0) == pytest.approx(30 / 35)  # negative-return envs
     assert normalized(500.0, 20.0, 500.0) == pytest.approx(1.0)
