@@ -113,8 +113,7 @@ def _summary(cells: list[dict[str, Any]]) -> dict[str, Any]:
         "std": statistics.pstdev(means),
         "per_seed": means,
         "per_reality": {
-            k: statistics.mean(c["per_reality"][k]["return_mean"] for c in cells)
-            for k in realities
+            k: statistics.mean(c["per_reality"][k]["return_mean"] for c in cells) for k in realities
         },
         "success_rate": statistics.mean(
             c["per_reality"][k]["success_rate"] for c in cells for k in realities
