@@ -338,8 +338,21 @@ class ActorCritic(nn.Module):
 
 
 def build_policy(config: NetConfig, generator: torch.Generator | None = None) -> ActorCritic:
-    """Construct an actor-critic from its config (the single place a policy is built)."""
-    return ActorCritic(config, generator)
+    """Construct an actor-critic from its config (the single place a policy is built).
+
+    The orthogonal initialization is a QR decomposition, whose last bits depend on how many
+    threads torch runs it on; it runs on one, so a seed gives the same weights in any process
+    (the trainer's main process has one thread with the local backend's in-process workers,
+    the default two without them).
+    """
+    threads = torch.get_num_threads()
+    if threads != 1:
+        torch.set_num_threads(1)
+    try:
+        return ActorCritic(config, generator)
+    finally:
+        if threads != 1:
+            torch.set_num_threads(threads)
 
 
 def action_bounds(space: Any) -> tuple[Sequence[float], Sequence[float]]:

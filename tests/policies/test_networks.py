@@ -152,6 +152,24 @@ def test_init_is_seeded_and_leaves_the_global_rng_alone() -> None:
     assert not torch.equal(_policy(seed=8).lstm.weight_hh_l0, p1.lstm.weight_hh_l0)
 
 
+def test_init_does_not_depend_on_the_thread_count() -> None:
+    # the trainer's main process runs with 1 or 2 torch threads depending on the backend; a QR
+    # decomposition (the orthogonal init) on 2 threads differed in the last bits (Pusher-sized)
+    cfg = NetConfig(15, 2, hidden=64, rl2=True, act_low=(-1.0, -1.0), act_high=(1.0, 1.0))
+    threads = torch.get_num_threads()
+    built = []
+    try:
+        for n in (1, 2, 4):
+            torch.set_num_threads(n)
+            built.append(build_policy(cfg, torch.Generator().manual_seed(0)).state_dict())
+            assert torch.get_num_threads() == n  # the caller's setting is restored
+    finally:
+        torch.set_num_threads(threads)
+    for other in built[1:]:
+        for k, v in built[0].items():
+            assert torch.equal(v, other[k]), k
+
+
 @pytest.mark.parametrize(
     "kwargs, needle",
     [
