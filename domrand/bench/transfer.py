@@ -385,10 +385,40 @@ def _brief(rows: list[dict[str, Any]]) -> str:
 
 
 def machine_info() -> dict[str, Any]:
-    """Python, CPU and load: benchmarks on a shared machine say what they ran under."""
+    """Python, CPU, numeric libraries and load: what a benchmark ran under.
+
+    A contact-rich env (Pusher) turns a last-bit difference into a different policy, so a cell
+    is bit-reproducible only with the same CPU model, SIMD level and library versions; these
+    say whether two results files can be compared digit for digit or only within seed noise.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    import torch
+
+    libs = {}
+    for name in ("torch", "numpy", "pybullet", "gymnasium"):
+        try:
+            libs[name] = version(name)
+        except PackageNotFoundError:  # pragma: no cover - all are dependencies
+            libs[name] = None
     return {
         "python": platform.python_version(),
         "cpu": platform.machine(),
+        "cpu_model": _cpu_model(),
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "libraries": libs,
         "cores": os.cpu_count(),
         "load_avg_at_end": list(os.getloadavg()),
     }
+
+
+def _cpu_model() -> str:
+    """The CPU's model name (Linux ``/proc/cpuinfo``; else what ``platform`` knows)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

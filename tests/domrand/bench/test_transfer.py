@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from domrand.bench import transfer as bench
 from domrand.bench.methods import EnvPlan, unsupported
@@ -48,7 +49,14 @@ def test_run_writes_reports_and_resumes_from_the_cache(
     md = (tmp_path / "out" / "transfer_t.md").read_text(encoding="utf-8")
     assert "| uniform DR |" in md and "## Verdict" in md
     assert (tmp_path / "out" / "transfer_t_cartpole.png").stat().st_size > 1000
+    # the JSON says what each cell depended on and what it ran under (for digit-for-digit checks)
     saved = json.loads((tmp_path / "out" / "transfer_t.json").read_text(encoding="utf-8"))
+    assert sorted(saved["cells"]) == sorted(["cartpole/no_dr_seed0", "cartpole/uniform_seed0",
+                                             "cartpole/oracle_heavy_pole_seed0",
+                                             "cartpole/random_seed0"])  # fmt: skip
+    cell = bench.Cell(CARTPOLE, "no_dr", 0)
+    assert saved["cells"]["cartpole/no_dr_seed0"]["fingerprint"] == bench.fingerprint(cell, plan)
+    assert saved["machine"]["libraries"]["torch"] == torch.__version__
     assert set(saved["summary"][CARTPOLE]) == {"no_dr", "uniform", "oracle"}
     # one oracle seed: its score is exactly 1, unless it is no better than random (undefined)
     rand, orc = saved["references"][CARTPOLE]["heavy_pole"]
