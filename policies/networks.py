@@ -345,14 +345,10 @@ def build_policy(config: NetConfig, generator: torch.Generator | None = None) ->
     (the trainer's main process has one thread with the local backend's in-process workers,
     the default two without them).
     """
-    threads = torch.get_num_threads()
-    if threads != 1:
-        torch.set_num_threads(1)
-    try:
+    from domrand.guided._threads import one_torch_thread
+
+    with one_torch_thread():
         return ActorCritic(config, generator)
-    finally:
-        if threads != 1:
-            torch.set_num_threads(threads)
 
 
 def action_bounds(space: Any) -> tuple[Sequence[float], Sequence[float]]:

@@ -39,6 +39,8 @@ METHODS: dict[str, str] = {
 }
 #: methods that see the designated target reality through counted rollouts
 TARGETED = ("cmaes", "simopt")
+#: methods whose training samples the env's shipped default spec (``_wide``)
+WIDE_SPEC = ("uniform", "cmaes", "simopt", "adr", "autodr")
 
 
 @dataclass(frozen=True)

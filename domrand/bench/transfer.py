@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from domrand.bench.methods import METHODS, EnvPlan, train_method, unsupported
+from domrand.bench.methods import METHODS, WIDE_SPEC, EnvPlan, train_method, unsupported
 from domrand.bench.tiers import TIERS
 from domrand.errors import DomrandError, did_you_mean
 from domrand.fsutil import atomic_write_text
@@ -76,10 +76,6 @@ def realities_of(plan: EnvPlan) -> list[str]:
     return list(realities(plan.env_id))
 
 
-#: methods whose training samples the env's shipped default spec
-_USES_DEFAULT_SPEC = ("uniform", "cmaes", "simopt", "adr", "autodr")
-
-
 def fingerprint(cell: Cell, plan: EnvPlan) -> str:
     """What a cached cell's result depends on: its plan, its cell, the cell format, and the text
     of the shipped files it reads (every reality it is scored on; the default spec for the
@@ -100,7 +96,7 @@ def _files(cell: Cell) -> dict[str, str]:
     from domrand.registry import default_spec_path, realities
 
     paths = {f"reality:{name}": path for name, path in realities(cell.env_id).items()}
-    if cell.method in _USES_DEFAULT_SPEC:
+    if cell.method in WIDE_SPEC:
         paths["spec"] = default_spec_path(cell.env_id)
     return {k: hashlib.sha256(p.read_bytes()).hexdigest()[:16] for k, p in sorted(paths.items())}
 

@@ -1,4 +1,5 @@
-"""One torch thread for the guides' small networks (particles, discriminator, acting)."""
+"""One torch thread for the guides' small networks (particles, discriminator, acting) and for
+building a policy (its orthogonal init gives the same bits on any thread count only on one)."""
 
 from __future__ import annotations
 
