@@ -25,7 +25,7 @@ from typing import Any
 
 from domrand.bench.methods import train_config
 from domrand.bench.tiers import TIERS
-from domrand.bench.transfer import EVAL_SEED, realities_of
+from domrand.bench.transfer import EVAL_SEED, score_on_realities
 
 ENV = "domrand/Pusher-v0"
 PLAN = dataclasses.replace(TIERS["full"][ENV], train_steps=2 * TIERS["full"][ENV].train_steps)
@@ -51,7 +51,6 @@ def _one(job: tuple[float, int, Path]) -> dict[str, Any]:
     from domrand.policies.checkpoint import load_policy
     from domrand.policies.evaluate import evaluate
     from domrand.policies.train import train
-    from domrand.registry import reality_path
 
     lr, seed, work = job
     torch.set_num_threads(1)
@@ -64,11 +63,7 @@ def _one(job: tuple[float, int, Path]) -> dict[str, Any]:
         r = evaluate(policy, ENV, episodes=40, seed=EVAL_SEED + seed, deterministic=det)
         kind = "deterministic" if det else "stochastic"
         out[f"nominal_{kind}"] = {"return_mean": r.mean, "success_rate": r.success_rate}
-    per = {}
-    for reality in realities_of(PLAN):
-        r = evaluate(policy, ENV, domain=reality_path(ENV, reality), episodes=PLAN.episodes,
-                     seed=EVAL_SEED + seed)  # fmt: skip
-        per[reality] = r.mean
+    per = {name: r.mean for name, r in score_on_realities(policy, PLAN, seed).items()}
     out["realities"] = per
     out["realities_mean"] = statistics.mean(per.values())
     out["wall_s"] = time.perf_counter() - t0

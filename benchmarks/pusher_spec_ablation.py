@@ -29,7 +29,7 @@ from typing import Any
 
 from domrand.bench.methods import train_config
 from domrand.bench.tiers import TIERS
-from domrand.bench.transfer import EVAL_SEED, realities_of
+from domrand.bench.transfer import score_on_realities
 
 ENV = "domrand/Pusher-v0"
 PLAN = TIERS["full"][ENV]
@@ -72,9 +72,7 @@ def _one(job: tuple[str, int, Path]) -> dict[str, Any]:
 
     import domrand
     from domrand.policies.checkpoint import load_policy
-    from domrand.policies.evaluate import evaluate
     from domrand.policies.train import train
-    from domrand.registry import reality_path
 
     name, seed, work = job
     torch.set_num_threads(1)
@@ -82,11 +80,10 @@ def _one(job: tuple[str, int, Path]) -> dict[str, Any]:
     spec = domrand.load_spec(variant_spec(name), env=ENV)
     train(train_config(PLAN, seed), work / f"{name}_seed{seed}", spec=spec, progress=False)
     policy, _ = load_policy(work / f"{name}_seed{seed}")
-    per = {}
-    for reality in realities_of(PLAN):
-        r = evaluate(policy, ENV, domain=reality_path(ENV, reality), episodes=PLAN.episodes,
-                     seed=EVAL_SEED + seed)  # fmt: skip
-        per[reality] = {"return_mean": r.mean, "success_rate": r.success_rate}
+    per = {
+        name: {"return_mean": r.mean, "success_rate": r.success_rate}
+        for name, r in score_on_realities(policy, PLAN, seed).items()
+    }
     return {"variant": name, "seed": seed, "per_reality": per,
             "mean": statistics.mean(v["return_mean"] for v in per.values()),
             "wall_s": time.perf_counter() - t0}  # fmt: skip

@@ -32,7 +32,15 @@ from domrand.bench.tiers import TIERS
 from domrand.errors import DomrandError, did_you_mean
 from domrand.fsutil import atomic_write_text
 
-__all__ = ["BenchError", "Cell", "plan_cells", "run_cell", "run_transfer", "select"]
+__all__ = [
+    "BenchError",
+    "Cell",
+    "plan_cells",
+    "run_cell",
+    "run_transfer",
+    "score_on_realities",
+    "select",
+]
 
 #: bump when a change makes cached cells incomparable with new ones
 CELL_FORMAT = 1
@@ -214,17 +222,37 @@ def run_cell(cell: Cell, plan: EnvPlan, cache: Path) -> dict[str, Any]:
     return doc
 
 
-def _evaluate_rows(cell: Cell, plan: EnvPlan, trained: Any, train_s: float) -> list[dict[str, Any]]:
-    from domrand.policies.checkpoint import load_policy
+def score_on_realities(
+    policy: Any, plan: EnvPlan, seed: int, names: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Evaluate ``policy`` on each reality (default: all of the env's) as every cell of ``seed``
+    is scored: deterministic, ``plan.episodes`` episodes from the seed's start states.
+
+    Returns:
+        reality name -> :class:`~domrand.policies.evaluate.EvalResult`.
+    """
     from domrand.policies.evaluate import evaluate
     from domrand.registry import reality_path
 
+    return {
+        name: evaluate(
+            policy,
+            plan.env_id,
+            domain=reality_path(plan.env_id, name),
+            episodes=plan.episodes,
+            seed=EVAL_SEED + seed,
+        )
+        for name in (realities_of(plan) if names is None else names)
+    }
+
+
+def _evaluate_rows(cell: Cell, plan: EnvPlan, trained: Any, train_s: float) -> list[dict[str, Any]]:
+    from domrand.policies.checkpoint import load_policy
+
     policy, _ = load_policy(trained.policy_dir)
-    names = [cell.reality] if cell.reality else realities_of(plan)
+    names = [cell.reality] if cell.reality else None
     rows = []
-    for name in names:
-        r = evaluate(policy, plan.env_id, domain=reality_path(plan.env_id, name),
-                     episodes=plan.episodes, seed=EVAL_SEED + cell.seed)  # fmt: skip
+    for name, r in score_on_realities(policy, plan, cell.seed, names).items():
         rows.append({
             "env": plan.env_id,
             "method": cell.method,
