@@ -27,6 +27,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from domrand.bench.methods import train_config
 from domrand.bench.tiers import TIERS
 from domrand.bench.transfer import score_on_realities
@@ -41,25 +43,15 @@ VARIANTS: dict[str, Any] = {
     "latency_0_1": {"dist": "choice", "values": [0, 1]},
 }
 SEEDS = (0, 1, 2)
-#: the spec before this diagnostic (what transfer_full.json's uniform DR cells trained on)
-OLD_SPEC = {
-    "env": ENV,
-    "parameters": {
-        **{f"puck.{k}": {"dist": "loguniform", "low": 0.5, "high": 2.0, "mode": "scale"}
-           for k in ("mass", "friction", "rolling_friction", "spinning_friction",
-                     "linear_damping", "angular_damping")},
-        "table.friction": {"dist": "loguniform", "low": 0.8, "high": 1.25, "mode": "scale"},
-        **{f"pusher.{k}": {"dist": "loguniform", "low": 0.5, "high": 2.0, "mode": "scale"}
-           for k in ("mass", "damping", "kp", "kd")},
-        "action.delay": {"dist": "choice", "values": [0, 1, 2]},
-        "action.noise": {"dist": "uniform", "low": 0.0, "high": 0.05},
-        "obs.noise": {"dist": "uniform", "low": 0.0, "high": 0.005, "every": "step"},
-    },
-}  # fmt: skip
 
 
 def variant_spec(name: str) -> dict[str, Any]:
-    params = dict(OLD_SPEC["parameters"])
+    """The shipped default spec (what transfer_full.json's uniform DR cells trained on) with
+    its latency entry replaced or dropped."""
+    from domrand.registry import default_spec_path
+
+    shipped = yaml.safe_load(default_spec_path(ENV).read_text(encoding="utf-8"))
+    params = dict(shipped["parameters"])
     if VARIANTS[name] is None:
         del params["action.delay"]
     else:

@@ -28,8 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from domrand.bench.tiers import TIERS
-from domrand.bench.transfer import Cell, cache_path, fingerprint, short_name
-from domrand.fsutil import atomic_write_text
+from domrand.bench.transfer import Cell, fingerprint, short_name, write_cell
 
 
 def cell_of(row: dict[str, Any]) -> Cell:
@@ -63,18 +62,8 @@ def restore(results: Path, cache: Path, stale: set[str]) -> tuple[list[str], lis
         wall = recorded.get(cell.label, {}).get("wall_s")
         if wall is None:
             wall = 60.0 * max(float(r.get("train_minutes", 0.0)) for r in rows)
-        entry = {
-            "fingerprint": now,
-            "cell": cell.__dict__,
-            "rows": rows,
-            "extra": doc.get("extras", {}).get(cell.label, {}),
-            "wall_s": wall,
-            "load_avg": [],
-            "restored_from": str(results),
-        }
-        path = cache_path(cache / tier, cell)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, json.dumps(entry, indent=1, default=float) + "\n")
+        write_cell(cache / tier, cell, plan, rows, doc.get("extras", {}).get(cell.label, {}),
+                   wall, load_avg=[], restored_from=str(results))  # fmt: skip
         restored.append(cell.label)
     return restored, skipped
 

@@ -40,6 +40,7 @@ __all__ = [
     "run_transfer",
     "score_on_realities",
     "select",
+    "write_cell",
 ]
 
 #: bump when a change makes cached cells incomparable with new ones
@@ -207,18 +208,33 @@ def run_cell(cell: Cell, plan: EnvPlan, cache: Path) -> dict[str, Any]:
         train_s = time.perf_counter() - t0
         rows = _evaluate_rows(cell, plan, trained, train_s)
         trained_extra = trained.extra
+    doc = write_cell(cache, cell, plan, rows, trained_extra, time.perf_counter() - t0)
+    shutil.rmtree(work, ignore_errors=True)
+    return doc
+
+
+def write_cell(
+    cache: Path,
+    cell: Cell,
+    plan: EnvPlan,
+    rows: list[dict[str, Any]],
+    extra: dict[str, Any],
+    wall_s: float,
+    **more: Any,
+) -> dict[str, Any]:
+    """Write a finished cell's cache entry atomically (``more``: extra fields); return it."""
     doc = {
         "fingerprint": fingerprint(cell, plan),
         "cell": cell.__dict__,
         "rows": rows,
-        "extra": trained_extra,
-        "wall_s": time.perf_counter() - t0,
+        "extra": extra,
+        "wall_s": wall_s,
         "load_avg": list(os.getloadavg()),
+        **more,
     }
     path = cache_path(cache, cell)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(doc, indent=1, default=float) + "\n")
-    shutil.rmtree(work, ignore_errors=True)
     return doc
 
 
