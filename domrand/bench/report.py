@@ -9,7 +9,12 @@ is no better than random on a reality (R_oracle <= R_random) the score is undefi
 left out (shown as n/a). A method can exceed 1: the oracle is trained with a small budget too.
 
 "Averaged over realities" means: per seed, the mean over the env's realities; then mean and
-(population) std over seeds. "Beats" compares those means; the per-reality wins are counted too.
+(population) std over seeds. "Beats" compares those means; the per-reality and per-seed wins are
+counted too.
+
+**Reality gap** of a reality: the oracle's return there minus no DR's. It is what DR has to
+close; where it is <= 0 the nominal policy is already as good as the oracle, and that reality
+can show only what DR costs, not what it gains. The verdict lists such realities.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from typing import Any
 from domrand.bench.methods import METHODS
 from domrand.fsutil import atomic_write_text
 
-__all__ = ["normalized", "summarize", "verdicts", "write_reports"]
+__all__ = ["normalized", "reality_gaps", "summarize", "verdicts", "write_reports"]
 
 CSV_FIELDS = (
     "env", "method", "seed", "reality", "is_target", "return_mean", "return_std", "normalized",
@@ -129,12 +134,39 @@ def _wins(a: dict[str, Any], b: dict[str, Any]) -> tuple[int, int]:
 
 
 def _paired(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, float, str]:
-    """Both methods' mean return over the seeds both have (all of them in a complete run)."""
+    """Both methods' mean return over the seeds both have (all of them in a complete run), and
+    a note: on how many of those seeds ``a`` is higher (seed s of every method starts from the
+    same network initialization and is scored on the same episodes, so seeds pair up)."""
     common = [s for s in a["seeds"] if s in b["seeds"]]
     ra = dict(zip(a["seeds"], a["return_per_seed"]))
     rb = dict(zip(b["seeds"], b["return_per_seed"]))
     note = "" if common == a["seeds"] == b["seeds"] else f", on seeds {common} only"
+    note += f"; higher on {sum(ra[s] > rb[s] for s in common)}/{len(common)} seeds"
+    ties = sum(ra[s] == rb[s] for s in common)
+    note += f" (tied on {ties})" if ties else ""
     return _mean([ra[s] for s in common]), _mean([rb[s] for s in common]), note
+
+
+def reality_gaps(summary: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
+    """env -> reality -> the oracle's and no DR's mean return there and ``gap`` = oracle - no DR.
+
+    The gap is what a policy trained on nominal dynamics leaves on the table on that reality at
+    this budget: what DR is there to close. A gap <= 0 means the nominal policy already does as
+    well as one trained on the reality itself, so that reality cannot show DR helping (it can
+    only show DR's cost). Envs without both an oracle and no DR are left out.
+    """
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for env, ms in summary.items():
+        if "oracle" not in ms or "no_dr" not in ms:
+            continue
+        orc, nodr = ms["oracle"]["per_reality"], ms["no_dr"]["per_reality"]
+        out[env] = {
+            r: {"oracle": orc[r]["mean"], "no_dr": nodr[r]["mean"],
+                "gap": orc[r]["mean"] - nodr[r]["mean"]}  # fmt: skip
+            for r in nodr
+            if r in orc
+        }
+    return out
 
 
 def verdicts(summary: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -164,8 +196,16 @@ def verdicts(summary: dict[str, dict[str, Any]]) -> dict[str, Any]:
                     f"({mg:.2f} vs {mu:.2f}{note}; higher on {won}/{total} realities)"
                 )
     envs_with_guided_win = sorted({e for es in guided_envs.values() for e in es})
+    gaps = reality_gaps(summary)
+    for env, per in gaps.items():
+        closed = [r for r, g in per.items() if g["gap"] <= 0]
+        lines.append(
+            f"{env}: the oracle beats no DR on {len(per) - len(closed)}/{len(per)} realities"
+            + (f"; no gap to close on {', '.join(closed)} (no DR >= oracle)" if closed else "")
+        )
     return {
         "lines": lines,
+        "reality_gaps": gaps,
         "uniform_beats_no_dr_on_every_env": bool(uniform_ok) and all(uniform_ok.values()),
         "uniform_beats_no_dr": uniform_ok,
         "guided_beats_uniform": dict(guided_envs),

@@ -140,7 +140,30 @@ def test_summary_and_verdict_say_who_wins() -> None:
     v = verdicts({"E": summary})
     assert v["uniform_beats_no_dr"] == {"E": False}  # mean 5 vs 6 over realities
     assert "does NOT beat no DR" in v["lines"][0] and "higher on 1/2 realities" in v["lines"][0]
+    assert "higher on 0/2 seeds" in v["lines"][0]  # 5 < 6 on seed 0, 7 < 8 on seed 1
     assert not v["a_guided_method_beats_uniform_on_two_envs"]
+    # the oracle (10, 20) beats no DR's means (5, 7) on a and b: a gap of 5 and 13 to close
+    assert v["reality_gaps"]["E"]["a"]["gap"] == pytest.approx(5.0)
+    assert v["reality_gaps"]["E"]["b"]["gap"] == pytest.approx(13.0)
+    assert v["lines"][-1] == "E: the oracle beats no DR on 2/2 realities"
+
+
+def test_verdict_names_the_realities_a_nominal_policy_already_masters() -> None:
+    rows = [_row("random", 0, r, 0.0) for r in ("a", "b")]
+    rows += [_row("oracle", 0, "a", 10.0), _row("oracle", 1, "a", 6.0), _row("oracle", 0, "b", 4)]
+    for s in (0, 1):
+        rows += [_row("no_dr", s, "a", 7.0), _row("no_dr", s, "b", 4.0 + s)]
+        rows += [_row("uniform", s, "a", 8.0), _row("uniform", s, "b", 3.0 + 2 * s)]
+    v = verdicts(summarize(rows))
+    gaps = v["reality_gaps"]["E"]
+    assert gaps["a"] == pytest.approx({"oracle": 8.0, "no_dr": 7.0, "gap": 1.0})
+    assert gaps["b"]["gap"] == pytest.approx(-0.5)  # no DR 4.5 on b, the oracle 4
+    assert v["lines"][-1] == (
+        "E: the oracle beats no DR on 1/2 realities; no gap to close on b (no DR >= oracle)"
+    )
+    # uniform 5.5 and 6.5 per seed against no DR's 5.5 and 6: a tie is not higher
+    assert "beats no DR (6.00 vs 5.75" in v["lines"][0]
+    assert "higher on 1/2 seeds (tied on 1)" in v["lines"][0]
 
 
 def test_simopt_is_skipped_where_the_env_cannot_restore_a_state() -> None:
