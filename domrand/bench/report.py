@@ -161,8 +161,11 @@ def reality_gaps(summary: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict
             continue
         orc, nodr = ms["oracle"]["per_reality"], ms["no_dr"]["per_reality"]
         out[env] = {
-            r: {"oracle": orc[r]["mean"], "no_dr": nodr[r]["mean"],
-                "gap": orc[r]["mean"] - nodr[r]["mean"]}  # fmt: skip
+            r: {
+                "oracle": orc[r]["mean"],
+                "no_dr": nodr[r]["mean"],
+                "gap": orc[r]["mean"] - nodr[r]["mean"],
+            }
             for r in nodr
             if r in orc
         }
