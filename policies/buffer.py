@@ -33,10 +33,13 @@ class Rollout:
     starts at t: the state and RL^2 inputs are reset there), ``h``/``c`` (the LSTM state carried
     into t, before that reset), the sampled unclipped ``actions`` with their ``logprobs``, the
     critic's ``values``, ``rewards``, ``ended`` (the episode ended at t: terminated or truncated)
-    and ``final_values`` (V of the final observation where it was truncated, else 0).
+    and ``final_values`` (V of the final observation where it was truncated, else 0); with a
+    privileged critic, ``priv`` (the episode's domain features, ``priv_dim`` wide).
     """
 
-    def __init__(self, T: int, N: int, obs_dim: int, act_dim: int, hidden: int) -> None:
+    def __init__(
+        self, T: int, N: int, obs_dim: int, act_dim: int, hidden: int, priv_dim: int = 0
+    ) -> None:
         self.T, self.N = T, N
         z = torch.zeros
         self.obs = z(T, N, obs_dim)
@@ -51,6 +54,7 @@ class Rollout:
         self.rewards = z(T, N)
         self.ended = torch.zeros(T, N, dtype=torch.bool)
         self.final_values = z(T, N)
+        self.priv = z(T, N, priv_dim)
         self.last_values = z(N)  #: V of the observation after the last step (bootstrap)
 
 
@@ -154,6 +158,7 @@ class Sequences(NamedTuple):
     advantages: torch.Tensor
     returns: torch.Tensor
     mask: torch.Tensor
+    priv: torch.Tensor  #: a privileged critic's domain features (width 0 without one)
 
     @property
     def num_chunks(self) -> int:
@@ -207,4 +212,5 @@ def make_sequences(
         advantages=_chunk(advantages, L),
         returns=_chunk(returns, L),
         mask=_chunk(mask, L, False),
+        priv=_chunk(rollout.priv, L),
     )

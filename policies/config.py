@@ -49,6 +49,10 @@ class TrainConfig:
     init_log_std: float = -0.5
     norm_obs: bool = True  #: running observation normalization, saved with the policy
     norm_reward: bool = True  #: scale rewards by the running std of the return (for GAE only)
+    #: the critic also sees each episode's domain (asymmetric actor-critic, Peng et al. 2018's
+    #: omniscient critic): the knobs the training spec draws per episode, as offsets from
+    #: nominal (domrand.policies.privileged). The actor, evaluation and export are unchanged.
+    privileged_critic: bool = False
     # ---------------------------------------------------------------- PPO
     learning_rate: float = 1e-3
     anneal_lr: bool = True  #: linear decay to 0 over total_steps

@@ -19,6 +19,12 @@ head fits any box. Samples are unbounded (their log-probability is exact, and it
 sample that PPO re-evaluates); ``clip_action`` clips what is sent to the env, and
 ``deterministic_action`` is the clipped mean. Observation normalization (``RunningNorm``) lives
 inside the module, so it is saved, loaded and exported with the weights.
+
+A **privileged critic** (``NetConfig.critic_knobs``, see ``domrand.policies.privileged``) adds a
+value term that also sees the episode's domain: ``value = critic(z) + priv_critic([z, norm(f)])``
+where ``f`` are the domain features (``priv`` in ``step``/``sequence``). The actor never sees
+them. Without ``priv`` (acting for evaluation, export) the features of the nominal domain (all
+zero) stand in, so the value is the estimate for the nominal domain.
 """
 
 from __future__ import annotations
@@ -58,6 +64,8 @@ class NetConfig:
     init_log_std: float = -0.5  #: initial log-std, in units of the action half-range
     act_low: tuple[float, ...] | None = None  #: action bounds (``-inf`` = unbounded below)
     act_high: tuple[float, ...] | None = None  #: action bounds (``inf`` = unbounded above)
+    #: knobs a privileged critic sees (``domrand.policies.privileged``); empty: a plain critic
+    critic_knobs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in ("lstm", "mlp"):
@@ -73,6 +81,12 @@ class NetConfig:
                 object.__setattr__(self, name, value)
                 if len(value) != self.act_dim:
                     raise ConfigError(f"{name} has {len(value)} entries, act_dim is {self.act_dim}")
+        knobs = self.critic_knobs
+        if isinstance(knobs, str) or not all(isinstance(k, str) for k in knobs):
+            raise ConfigError(f"critic_knobs must be a list of knob names, got {knobs!r}")
+        object.__setattr__(self, "critic_knobs", tuple(knobs))
+        if len(set(self.critic_knobs)) != len(self.critic_knobs):
+            raise ConfigError(f"critic_knobs repeats a name: {list(self.critic_knobs)}")
         lo, hi = self.act_low, self.act_high
         if (lo is None) != (hi is None):
             raise ConfigError("give both act_low and act_high, or neither")
@@ -83,12 +97,20 @@ class NetConfig:
     def input_dim(self) -> int:
         return self.obs_dim + (self.act_dim + 1 if self.rl2 else 0)
 
+    @property
+    def priv_dim(self) -> int:
+        """Width of the privileged critic's domain features (0: a plain critic)."""
+        return len(self.critic_knobs)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain containers only (lists, not tuples): safe for YAML and ``weights_only`` loads."""
         d = asdict(self)
         for name in ("act_low", "act_high"):
             if d[name] is not None:
                 d[name] = list(d[name])
+        d["critic_knobs"] = list(d["critic_knobs"])
+        if not d["critic_knobs"]:
+            del d["critic_knobs"]  # a plain critic's config reads as it always did
         return d
 
     @classmethod
@@ -225,6 +247,13 @@ class ActorCritic(nn.Module):
                 self.encoder = nn.Sequential(*layers)
             self.actor = _ortho(nn.Linear(h, config.act_dim), 0.01, generator)
             self.critic = _ortho(nn.Linear(h, 1), 1.0, generator)
+            if config.priv_dim:  # created last: a plain critic's initialization is unchanged
+                self.critic_norm = RunningNorm(config.priv_dim)
+                self.priv_critic = nn.Sequential(
+                    _ortho(nn.Linear(h + config.priv_dim, h), math.sqrt(2), generator),
+                    nn.Tanh(),
+                    _ortho(nn.Linear(h, 1), 1.0, generator),
+                )
         self.log_std = nn.Parameter(torch.full((config.act_dim,), float(config.init_log_std)))
         # Action bounds as buffers: center/scale map the unit-scale head onto the box; infinite
         # bounds leave that dimension unscaled.
@@ -263,9 +292,21 @@ class ActorCritic(nn.Module):
             x = torch.cat([x, a * keep, prev_reward.to(x.dtype).unsqueeze(-1) * keep], dim=-1)
         return x
 
-    def _heads(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _heads(
+        self, z: torch.Tensor, priv: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         mean = self.act_center + self.act_scale * self.actor(z)
-        return mean, self.critic(z).squeeze(-1)
+        value = self.critic(z)
+        if self.config.priv_dim:
+            if priv is None:  # the nominal domain: every feature 0
+                priv = z.new_zeros(*z.shape[:-1], self.config.priv_dim)
+            elif priv.shape != (*z.shape[:-1], self.config.priv_dim):
+                raise ValueError(
+                    f"priv has shape {tuple(priv.shape)}, expected "
+                    f"{(*z.shape[:-1], self.config.priv_dim)}"
+                )
+            value = value + self.priv_critic(torch.cat([z, self.critic_norm(priv)], dim=-1))
+        return mean, value.squeeze(-1)
 
     def step(
         self,
@@ -274,15 +315,19 @@ class ActorCritic(nn.Module):
         prev_reward: torch.Tensor,
         state: LSTMState,
         episode_start: torch.Tensor,
+        priv: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, LSTMState]:
-        """One step for a batch ``[B, ...]``; the state is zeroed where ``episode_start`` is 1."""
+        """One step for a batch ``[B, ...]``; the state is zeroed where ``episode_start`` is 1.
+
+        ``priv [B, priv_dim]``: the domain features for a privileged critic (default: nominal).
+        """
         z = self.encoder(self._inputs(obs, prev_action, prev_reward, episode_start))
         if self.recurrent:
             # LSTM state masking when acting: a new episode must not see the previous one.
             keep = (1.0 - episode_start.to(z.dtype)).view(-1, 1)
             h, c = _lstm_cell(self.lstm, z, state.h[0] * keep, state.c[0] * keep)
             z, state = h, LSTMState(h.unsqueeze(0), c.unsqueeze(0))
-        mean, value = self._heads(z)
+        mean, value = self._heads(z, priv)
         return mean, value, state
 
     def sequence(
@@ -292,8 +337,11 @@ class ActorCritic(nn.Module):
         prev_reward: torch.Tensor,
         state0: LSTMState,
         episode_starts: torch.Tensor,
+        priv: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Re-run a ``[T, B, ...]`` chunk from its stored initial state (for the PPO update).
+
+        ``priv [T, B, priv_dim]``: the domain features for a privileged critic.
 
         The state is reset at every step where an episode starts inside the chunk, exactly as
         it was when acting, so training sees the same recurrence the actor had.
@@ -301,7 +349,7 @@ class ActorCritic(nn.Module):
         z = self.encoder(self._inputs(obs, prev_action, prev_reward, episode_starts))
         if self.recurrent:
             z = _lstm_segments(self.lstm, z, state0, episode_starts)
-        return self._heads(z)
+        return self._heads(z, priv)
 
     # ------------------------------------------------------------------ the action distribution
     def action_std(self) -> torch.Tensor:

@@ -43,7 +43,10 @@ def ppo_losses(
     """
     m = mb.mask
     # Replay the recurrence from the states the actor had (masked at episode starts inside).
-    mean, value = policy.sequence(mb.obs, mb.prev_action, mb.prev_reward, mb.state0, mb.starts)
+    priv = mb.priv if policy.config.priv_dim else None
+    mean, value = policy.sequence(
+        mb.obs, mb.prev_action, mb.prev_reward, mb.state0, mb.starts, priv
+    )
     logp = policy.log_prob(mean, mb.actions)
     log_ratio = logp - mb.logprobs
     ratio = log_ratio.exp()

@@ -26,6 +26,7 @@ from domrand.errors import DomrandError
 from domrand.guided.base import Guide
 from domrand.policies.buffer import Rollout
 from domrand.policies.networks import ActorCritic, LSTMState
+from domrand.policies.privileged import DomainFeatures
 from domrand.spec import Domain
 
 __all__ = ["Collector", "Episode", "env_info"]
@@ -58,6 +59,9 @@ class Collector:
         policy: the actor-critic.
         guide: where domains come from; its current spec is assumed to be the envs' spec.
         generator: the torch generator actions are sampled from.
+        features: a privileged critic's domain features (required when the policy has one):
+            each episode's domain (``info["domain"]`` at its reset) becomes the critic input
+            ``priv`` of all its steps.
     """
 
     def __init__(
@@ -66,9 +70,17 @@ class Collector:
         policy: ActorCritic,
         guide: Guide,
         generator: torch.Generator,
+        features: DomainFeatures | None = None,
     ) -> None:
         if envs.metadata.get("autoreset_mode") != gym.vector.AutoresetMode.DISABLED:
             raise DomrandError("the trainer needs a vector env with autoreset_mode=DISABLED")
+        width = 0 if features is None else len(features)
+        if width != policy.config.priv_dim:
+            raise DomrandError(
+                f"the policy's critic sees {policy.config.priv_dim} domain features, the "
+                f"collector was given {width}"
+            )
+        self.features = features
         self.envs, self.policy, self.guide, self.generator = envs, policy, guide, generator
         self.N = envs.num_envs
         self._pushed_spec = guide.training_spec()
@@ -76,6 +88,12 @@ class Collector:
         self.ep_return = np.zeros(self.N)
         self.ep_length = np.zeros(self.N, dtype=np.int64)
         self.domains: list[Domain] = [{} for _ in range(self.N)]
+        self.priv = self._features(self.domains)
+
+    def _features(self, domains: list[Domain]) -> torch.Tensor:
+        if self.features is None:
+            return torch.zeros(len(domains), 0)
+        return self.features(domains)
 
     def sync_guide(self) -> None:
         """Push the guide's spec and assignments to the envs when they changed."""
@@ -106,6 +124,7 @@ class Collector:
         self.ep_return[:] = 0.0
         self.ep_length[:] = 0
         self.domains = [env_info(infos, i).get("domain", {}) for i in range(self.N)]
+        self.priv = self._features(self.domains)
 
     @torch.no_grad()
     def collect(self, buf: Rollout) -> list[Episode]:
@@ -120,8 +139,10 @@ class Collector:
             buf.starts[t] = self.starts
             buf.h[t] = self.state.h[0]
             buf.c[t] = self.state.c[0]
+            buf.priv[t] = self.priv
+            priv = self.priv if policy.config.priv_dim else None
             mean, value, state = policy.step(
-                self.obs, self.prev_action, self.prev_reward, self.state, self.starts
+                self.obs, self.prev_action, self.prev_reward, self.state, self.starts, priv
             )
             # Sample unbounded (log-prob exact), send the clipped action to the env.
             action, logp = policy.sample(mean, self.generator)
@@ -146,7 +167,12 @@ class Collector:
             self.starts, self.state = torch.from_numpy(ended), state
         # Bootstrap for episodes still running at the end of the rollout.
         _, buf.last_values[:], _ = policy.step(
-            self.obs, self.prev_action, self.prev_reward, self.state, self.starts
+            self.obs,
+            self.prev_action,
+            self.prev_reward,
+            self.state,
+            self.starts,
+            self.priv if policy.config.priv_dim else None,
         )
         return episodes
 
@@ -177,6 +203,7 @@ class Collector:
                 reward[j],
                 LSTMState(state.h[:, j], state.c[:, j]),
                 torch.zeros(len(j), dtype=torch.bool),
+                self.priv[j] if policy.config.priv_dim else None,  # the ended episode's domain
             )
             buf.final_values[t, j] = v
         done = []
@@ -200,6 +227,10 @@ class Collector:
         obs, reset_infos = self.envs.reset(options={"reset_mask": ended})
         for i in np.flatnonzero(ended).tolist():
             self.domains[i] = env_info(reset_infos, i).get("domain", {})
+        if self.features is not None:
+            self.priv[torch.from_numpy(ended)] = self._features(
+                [self.domains[i] for i in np.flatnonzero(ended).tolist()]
+            )
         mask = torch.from_numpy(ended)
         next_obs[mask] = torch.as_tensor(obs[ended], dtype=torch.float32)
         return done

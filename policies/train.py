@@ -22,7 +22,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ from domrand.policies.config import TrainConfig, load_config
 from domrand.policies.metrics import MetricsWriter, ProgressReporter
 from domrand.policies.networks import ActorCritic, NetConfig, build_policy
 from domrand.policies.ppo import ppo_update
+from domrand.policies.privileged import DomainFeatures, critic_knobs
 from domrand.policies.rollout import Collector, Episode
 from domrand.spec import RandomizationSpec, load_spec
 
@@ -179,6 +180,22 @@ def _prepare_run_dir(
     return None if latest is None else load_checkpoint(latest)
 
 
+def _critic_knobs(
+    spec0: RandomizationSpec | None, payload: dict[str, Any] | None, init_from: Any
+) -> tuple[str, ...]:
+    """The knobs a privileged critic sees: a resumed run's or a warm start's own (the weights
+    fit them), else those the training spec draws per episode."""
+    if payload is not None:
+        return RunInfo.from_dict(payload["run_info"], "checkpoint").net_config.critic_knobs
+    if init_from is not None:
+        from domrand.policies.checkpoint import resolve_checkpoint
+
+        path = resolve_checkpoint(init_from)
+        info = load_checkpoint(path)["run_info"]
+        return RunInfo.from_dict(info, str(path)).net_config.critic_knobs
+    return critic_knobs(spec0)
+
+
 def _warm_start_weights(source: str | os.PathLike[str], net: NetConfig) -> dict[str, Any]:
     """The weights in checkpoint ``source`` (a run directory or a file), checked against ``net``."""
     from domrand.policies.checkpoint import resolve_checkpoint
@@ -277,6 +294,9 @@ def train(
     reporter: ProgressReporter | None = None
     try:
         net = net_config_for(cfg, envs)
+        if cfg.privileged_critic:
+            net = replace(net, critic_knobs=_critic_knobs(spec0, payload, init_from))
+        features = DomainFeatures(net.critic_knobs, knobs_for(cfg.env)) if net.priv_dim else None
         generator = torch.Generator().manual_seed(cfg.seed)
         policy = build_policy(net, generator)
         optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.learning_rate, eps=1e-5)
@@ -315,9 +335,9 @@ def train(
             )
         metrics = MetricsWriter(run_dir, resume_step=env_steps if resume else None)
         reporter = ProgressReporter(cfg.iterations * cfg.batch, env_steps, console, progress)
-        collector = Collector(envs, policy, guide, generator)
+        collector = Collector(envs, policy, guide, generator, features)
         hidden = policy.initial_state(1).h.shape[-1]  # 0 for the MLP
-        buf = Rollout(cfg.num_steps, cfg.num_envs, net.obs_dim, net.act_dim, hidden)
+        buf = Rollout(cfg.num_steps, cfg.num_envs, net.obs_dim, net.act_dim, hidden, net.priv_dim)
         control_period = float(envs.get_attr("control_period")[0])
         obs_space = envs.single_observation_space
         t_start = time.perf_counter()
@@ -393,6 +413,8 @@ def train(
             # (acting and the update must see identical inputs).
             if cfg.norm_obs:
                 policy.obs_norm.update(buf.obs.reshape(-1, net.obs_dim))
+            if net.priv_dim:  # the critic's features are always standardized
+                policy.critic_norm.update(buf.priv.reshape(-1, net.priv_dim))
             iteration += 1
             env_steps += cfg.batch
             guide.on_update(policy, env_steps)  # before the checkpoint, so it holds the result

@@ -314,8 +314,10 @@ def test_verification_catches_a_network_the_builder_does_not_know(
     """If networks.py changes what a step computes, the export fails instead of drifting."""
 
     class Shifted(ActorCritic):
-        def _heads(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            mean, value = super()._heads(z)
+        def _heads(
+            self, z: torch.Tensor, priv: torch.Tensor | None = None
+        ) -> tuple[torch.Tensor, torch.Tensor]:
+            mean, value = super()._heads(z, priv)
             return mean * 0.5, value
 
     policy, info = policy_factory("lstm", hidden=16)
