@@ -1,0 +1,177 @@
+"""Diagnostic: does Pusher's uniform-DR policy at least master its own training distribution?
+
+In the full transfer tier uniform DR loses to no DR on every Pusher reality (-15.70 vs -11.24
+over 5 seeds). Two explanations predict different things on the *training* distribution:
+
+* **the realities do not need DR**: the uniform-DR policy is better than the no-DR policy on
+  domains drawn from the default spec (what it trained on), and only the realities, which a
+  nominal policy already handles, hide that;
+* **DR training underfits**: at the budget B the uniform-DR policy is no better than the no-DR
+  policy even on its own training distribution, so the trainer, not the realities, is where
+  the loss comes from.
+
+This trains the full tier's Pusher ``no_dr`` and ``uniform`` cells (``train_method``, the same
+plan and seeds as the benchmark) and scores every policy, deterministic, on the same episodes:
+the nominal env, domains drawn from the default spec (``EPISODES_SPEC`` episodes, one domain
+each) and the four realities (the benchmark's scoring). A third arm, ``uniform_priv``, is the
+uniform cell with a privileged critic (``TrainConfig.privileged_critic``: the value function
+sees each episode's knob values), a trainer change that could help DR training. Seeds pair up
+(seed s of every arm has the same initialization and the same evaluation episodes), so the
+arms are compared seed by seed. Writes benchmarks/results/pusher_own_distribution.json.
+
+Rule for the privileged critic, set before its cells ran (2026-11-27): it counts as helping
+only if ``uniform_priv`` beats ``uniform`` on the realities on at least 7 of the 10 seeds and
+by more than 2 standard errors of the paired difference. Either way the trainer default stays
+off here: making it the default changes every DR cell of the transfer benchmark, which then
+has to be re-run as a whole (2-4 hours for the full tier), not patched.
+
+Usage: python benchmarks/pusher_own_distribution.py [--work DIR] [--seeds 0 1 ... 9]
+       [--methods no_dr uniform uniform_priv]
+
+Finished cells are kept in ``--work`` as JSON, so a killed run, or one with more seeds, computes
+only the missing cells.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from domrand.bench.tiers import TIERS
+from domrand.fsutil import atomic_write_text
+
+ENV = "domrand/Pusher-v0"
+PLAN = TIERS["full"][ENV]
+OUT = Path(__file__).parent / "results" / "pusher_own_distribution.json"
+#: ``uniform_priv``: uniform DR with a privileged critic (``TrainConfig.privileged_critic``)
+METHODS = ("no_dr", "uniform", "uniform_priv")
+#: paired comparisons reported (a minus b, seed by seed)
+PAIRS = (("uniform", "no_dr"), ("uniform_priv", "uniform"), ("uniform_priv", "no_dr"))
+EPISODES_SPEC = 200  #: episodes on domains drawn from the default spec
+EPISODES_NOMINAL = 50
+EVAL_SEED = 90_000  #: evaluation episodes' seed (the same for every policy)
+
+
+def _one(job: tuple[str, int, Path]) -> dict[str, Any]:
+    import torch
+
+    import domrand
+    from domrand.bench.methods import train_method
+    from domrand.bench.transfer import score_on_realities
+    from domrand.policies.checkpoint import load_policy
+    from domrand.policies.evaluate import evaluate
+
+    method, seed, work = job
+    done = work / f"{method}_seed{seed}.json"
+    if done.exists():  # a finished cell (the run can be killed and re-run)
+        return json.loads(done.read_text(encoding="utf-8"))
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    spec = domrand.load_spec(domrand.default_spec_path(ENV), env=ENV)
+    if method == "uniform_priv":  # the benchmark's uniform cell with a privileged critic
+        from domrand.bench.methods import train_config
+        from domrand.policies.train import train
+
+        cfg = train_config(PLAN, seed).replace(privileged_critic=True)
+        policy_dir = work / f"{method}_seed{seed}" / "policy"
+        train(cfg, policy_dir, spec=spec, progress=False)
+    else:
+        policy_dir = train_method(method, PLAN, seed, work / f"{method}_seed{seed}").policy_dir
+    policy, _ = load_policy(policy_dir)
+
+    def summary(r: Any) -> dict[str, Any]:
+        return {"return_mean": r.mean, "success_rate": r.success_rate, "faults": r.faults,
+                "episodes": len(r.returns)}  # fmt: skip
+
+    nominal = evaluate(policy, ENV, episodes=EPISODES_NOMINAL, seed=EVAL_SEED)
+    on_spec = evaluate(policy, ENV, spec=spec, episodes=EPISODES_SPEC, seed=EVAL_SEED)
+    realities = {k: summary(r) for k, r in score_on_realities(policy, PLAN, seed).items()}
+    cell = {
+        "method": method,
+        "seed": seed,
+        "nominal": summary(nominal),
+        "default_spec": summary(on_spec),
+        "realities": realities,
+        "realities_mean": statistics.mean(r["return_mean"] for r in realities.values()),
+        "wall_s": time.perf_counter() - t0,
+    }
+    atomic_write_text(done, json.dumps(cell, indent=1) + "\n")
+    return cell
+
+
+def _stats(values: list[float]) -> dict[str, float]:
+    return {"mean": statistics.mean(values), "std": statistics.pstdev(values)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--work", type=Path, default=Path("runs/pusher_own_distribution"))
+    ap.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    args = ap.parse_args()
+    jobs = [(m, s, args.work) for s in args.seeds for m in args.methods]
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(2) as ex:
+        cells = list(ex.map(_one, jobs))
+    summary = {}
+    for m in args.methods:
+        mine = [c for c in cells if c["method"] == m]
+        summary[m] = {
+            where: _stats([c[where]["return_mean"] for c in mine])
+            for where in ("nominal", "default_spec")
+        }
+        summary[m]["realities"] = _stats([c["realities_mean"] for c in mine])
+        summary[m]["default_spec_success"] = statistics.mean(
+            c["default_spec"]["success_rate"] for c in mine
+        )
+    # seed s of every method starts from the same initialization and is scored on the same
+    # episodes: compare them seed by seed
+    paired: dict[str, dict[str, Any]] = {}
+    for a, b in [p for p in PAIRS if set(p) <= set(args.methods)]:
+        paired[f"{a} - {b}"] = {}
+        for where in ("nominal", "default_spec", "realities"):
+            val = {(c["method"], c["seed"]): c[where]["return_mean"] if where != "realities"
+                   else c["realities_mean"] for c in cells}  # fmt: skip
+            diffs = [val[a, s] - val[b, s] for s in args.seeds]
+            paired[f"{a} - {b}"][where] = {
+                "mean_diff": statistics.mean(diffs),
+                "se": statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else 0.0,
+                "higher_on_seeds": sum(d > 0 for d in diffs),
+                "seeds": len(diffs),
+            }
+    doc = {
+        "benchmark": "pusher_own_distribution",
+        "train_steps": PLAN.train_steps,
+        "seeds": args.seeds,
+        "episodes": {
+            "nominal": EPISODES_NOMINAL,
+            "default_spec": EPISODES_SPEC,
+            "reality": PLAN.episodes,
+        },
+        "elapsed_s": time.perf_counter() - t0,
+        "summary": summary,
+        "paired": paired,
+        "cells": cells,
+    }
+    from domrand.bench.transfer import machine_info
+
+    doc["machine"] = machine_info()
+    OUT.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    for m, s in summary.items():
+        print(f"{m:8s} " + "; ".join(
+            f"{k} {v['mean']:.2f} +- {v['std']:.2f}" for k, v in s.items() if isinstance(v, dict)
+        ) + f"; success on spec {s['default_spec_success']:.2f}")  # fmt: skip
+    for pair, per in paired.items():
+        for where, d in per.items():
+            print(f"{pair} on {where}: {d['mean_diff']:+.2f} +- {d['se']:.2f} (SE); "
+                  f"higher on {d['higher_on_seeds']}/{d['seeds']} seeds")  # fmt: skip
+    print(f"wrote {OUT} ({doc['elapsed_s'] / 60:.1f} min)")
+
+
+if __name__ == "__main__":
+    main()
