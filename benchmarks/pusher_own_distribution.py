@@ -21,7 +21,12 @@ arms are compared seed by seed. Writes benchmarks/results/pusher_own_distributio
 
 Rule for the privileged critic, set before its cells ran (2026-11-27): it counts as helping
 only if ``uniform_priv`` beats ``uniform`` on the realities on at least 7 of the 10 seeds and
-by more than 2 standard errors of the paired difference. Either way the trainer default stays
+by more than 2 standard errors of the paired difference. Its first design (one value head
+``critic(z) + priv([z, f])`` training the shared LSTM) failed that rule: it lost to uniform DR
+on the realities on 10/10 seeds (-5.65 +- 2.22), kept in
+benchmarks/results/pusher_privileged_critic_v1.json. The current two-head design (the
+privileged head reads a stop-gradient of the trunk; the plain head keeps training it) is
+judged by the same rule. Either way the trainer default stays
 off here: making it the default changes every DR cell of the transfer benchmark, which then
 has to be re-run as a whole (2-4 hours for the full tier), not patched.
 

@@ -12,7 +12,7 @@ name                  shape               present when / meaning
 ``h``, ``c``          ``[1, B, hidden]``  LSTM: the state, i.e. the previous ``h_out``, ``c_out``
 ``episode_start``     ``[B]``             LSTM or RL^2: 1.0 at an episode's first step, else 0.0
 ``action``            ``[B, act_dim]``    always: the Gaussian mean clipped to the action bounds
-``value``             ``[B]``             always: the critic's estimate (for the nominal domain)
+``value``             ``[B]``             always: the critic's estimate (from the history alone)
 ``h_out``, ``c_out``  ``[1, B, hidden]``  LSTM: the next state
 ====================  ==================  =======================================================
 

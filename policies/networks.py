@@ -20,11 +20,14 @@ sample that PPO re-evaluates); ``clip_action`` clips what is sent to the env, an
 ``deterministic_action`` is the clipped mean. Observation normalization (``RunningNorm``) lives
 inside the module, so it is saved, loaded and exported with the weights.
 
-A **privileged critic** (``NetConfig.critic_knobs``, see ``domrand.policies.privileged``) adds a
-value term that also sees the episode's domain: ``value = critic(z) + priv_critic([z, norm(f)])``
-where ``f`` are the domain features (``priv`` in ``step``/``sequence``). The actor never sees
-them. Without ``priv`` (acting for evaluation, export) the features of the nominal domain (all
-zero) stand in, so the value is the estimate for the nominal domain.
+A **privileged critic** (``NetConfig.critic_knobs``, see ``domrand.policies.privileged``) is a
+second value head that also sees the episode's domain: ``priv_critic([stop_grad(z), norm(f)])``
+where ``f`` are the domain features (``priv`` in ``step``/``sequence``). Given ``priv``, the
+value returned is that head's (it is what GAE uses); without it (evaluation, export) it is the
+plain head ``critic(z)``. Both heads are fit to the returns, but only the plain head's loss
+reaches the shared trunk: the priv head reads the trunk without shaping it, so the trunk keeps
+learning to predict returns from the history alone, which is what makes it infer the dynamics
+the actor must adapt to. The actor never sees the features.
 """
 
 from __future__ import annotations
@@ -294,19 +297,20 @@ class ActorCritic(nn.Module):
 
     def _heads(
         self, z: torch.Tensor, priv: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(mean, value, plain value)``: ``value`` is the privileged head's when ``priv`` is
+        given to a network that has one, else the plain head's."""
         mean = self.act_center + self.act_scale * self.actor(z)
-        value = self.critic(z)
-        if self.config.priv_dim:
-            if priv is None:  # the nominal domain: every feature 0
-                priv = z.new_zeros(*z.shape[:-1], self.config.priv_dim)
-            elif priv.shape != (*z.shape[:-1], self.config.priv_dim):
-                raise ValueError(
-                    f"priv has shape {tuple(priv.shape)}, expected "
-                    f"{(*z.shape[:-1], self.config.priv_dim)}"
-                )
-            value = value + self.priv_critic(torch.cat([z, self.critic_norm(priv)], dim=-1))
-        return mean, value.squeeze(-1)
+        plain = self.critic(z).squeeze(-1)
+        if priv is None or not self.config.priv_dim:
+            return mean, plain, plain
+        if priv.shape != (*z.shape[:-1], self.config.priv_dim):
+            raise ValueError(
+                f"priv has shape {tuple(priv.shape)}, expected "
+                f"{(*z.shape[:-1], self.config.priv_dim)}"
+            )
+        x = torch.cat([z.detach(), self.critic_norm(priv)], dim=-1)
+        return mean, self.priv_critic(x).squeeze(-1), plain
 
     def step(
         self,
@@ -319,7 +323,8 @@ class ActorCritic(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, LSTMState]:
         """One step for a batch ``[B, ...]``; the state is zeroed where ``episode_start`` is 1.
 
-        ``priv [B, priv_dim]``: the domain features for a privileged critic (default: nominal).
+        ``priv [B, priv_dim]``: the domain features for a privileged critic (without them the
+        value is the plain head's).
         """
         z = self.encoder(self._inputs(obs, prev_action, prev_reward, episode_start))
         if self.recurrent:
@@ -327,7 +332,7 @@ class ActorCritic(nn.Module):
             keep = (1.0 - episode_start.to(z.dtype)).view(-1, 1)
             h, c = _lstm_cell(self.lstm, z, state.h[0] * keep, state.c[0] * keep)
             z, state = h, LSTMState(h.unsqueeze(0), c.unsqueeze(0))
-        mean, value = self._heads(z, priv)
+        mean, value, _ = self._heads(z, priv)
         return mean, value, state
 
     def sequence(
@@ -341,11 +346,29 @@ class ActorCritic(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Re-run a ``[T, B, ...]`` chunk from its stored initial state (for the PPO update).
 
-        ``priv [T, B, priv_dim]``: the domain features for a privileged critic.
+        ``priv [T, B, priv_dim]``: the domain features for a privileged critic (see
+        :meth:`sequence_values` for both of its value heads).
 
         The state is reset at every step where an episode starts inside the chunk, exactly as
         it was when acting, so training sees the same recurrence the actor had.
         """
+        z = self.encoder(self._inputs(obs, prev_action, prev_reward, episode_starts))
+        if self.recurrent:
+            z = _lstm_segments(self.lstm, z, state0, episode_starts)
+        mean, value, _ = self._heads(z, priv)
+        return mean, value
+
+    def sequence_values(
+        self,
+        obs: torch.Tensor,
+        prev_action: torch.Tensor,
+        prev_reward: torch.Tensor,
+        state0: LSTMState,
+        episode_starts: torch.Tensor,
+        priv: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`sequence` plus the plain head's value: ``(mean, value, plain value)``. With a
+        privileged critic the update fits both heads (the plain one shapes the trunk)."""
         z = self.encoder(self._inputs(obs, prev_action, prev_reward, episode_starts))
         if self.recurrent:
             z = _lstm_segments(self.lstm, z, state0, episode_starts)

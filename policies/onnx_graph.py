@@ -129,25 +129,6 @@ def _lstm_step(g: _Graph, x: str, lstm: nn.Module, hidden: int, keep_col: str) -
     return h_new
 
 
-def _nominal_priv_value(g: _Graph, z: str, policy: ActorCritic) -> str:
-    """A privileged critic's term at the nominal domain (``networks.ActorCritic._heads`` with
-    zero features): the normalized features are a constant row, folded into the first bias."""
-    first, act, last = policy.priv_critic
-    if not (type(first) is nn.Linear and type(act) is nn.Tanh and type(last) is nn.Linear):
-        raise _unsupported(f"this privileged critic ({policy.priv_critic})")
-    with torch.no_grad():
-        feats = policy.critic_norm(torch.zeros(1, policy.config.priv_dim))
-        h = policy.config.hidden
-        bias = first.bias + feats[0] @ first.weight[:, h:].T
-        w1 = g.const("priv_critic.W1", _f32(first.weight[:, :h]))
-        hid = g.op("Tanh", [g.op("Gemm", [z, w1, g.const("priv_critic.b1", _f32(bias))], transB=1)])
-        w2, b2 = (
-            g.const("priv_critic.W2", _f32(last.weight)),
-            g.const("priv_critic.b2", _f32(last.bias)),
-        )
-    return g.op("Gemm", [hid, w2, b2], transB=1)
-
-
 def onnx_model(policy: ActorCritic, meta: dict[str, Any]) -> onnx.ModelProto:
     """The ONNX graph of one policy step (``ActorCritic.step``), with ``meta`` in the props."""
     cfg, g = policy.config, _Graph()
@@ -190,10 +171,7 @@ def onnx_model(policy: ActorCritic, meta: dict[str, Any]) -> onnx.ModelProto:
     wv = g.const("critic.W", _f32(policy.critic.weight))
     bv = g.const("critic.b", _f32(policy.critic.bias))
     axes1 = g.const("axes1", np.array([1], np.int64))
-    value = g.op("Gemm", [z, wv, bv], transB=1)
-    if cfg.priv_dim:
-        value = g.op("Add", [value, _nominal_priv_value(g, z, policy)])
-    g.op("Squeeze", [value, axes1], VALUE)
+    g.op("Squeeze", [g.op("Gemm", [z, wv, bv], transB=1), axes1], VALUE)
 
     def info(name: str) -> onnx.ValueInfoProto:
         return helper.make_tensor_value_info(name, TensorProto.FLOAT, meta["io"][name]["shape"])

@@ -5,7 +5,8 @@ dynamics randomization) gives the value function information the policy does not
 knob values of the domain the episode runs in. The policy must infer the dynamics from its
 history; the critic is told them, so its advantages do not mix up "this action was bad" with
 "this domain is hard". Only training uses it: acting, evaluation and export run the actor, and
-the value a deployed policy reports is the critic's estimate for the nominal domain.
+the value a deployed policy reports is the plain head's, from the history alone (see
+``domrand.policies.networks`` for how the two value heads are trained).
 
 The features are ``value - nominal`` per knob, in the order of :func:`critic_knobs`; a knob the
 domain does not set is at its nominal value (feature 0). The network standardizes them with a

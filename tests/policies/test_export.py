@@ -316,9 +316,9 @@ def test_verification_catches_a_network_the_builder_does_not_know(
     class Shifted(ActorCritic):
         def _heads(
             self, z: torch.Tensor, priv: torch.Tensor | None = None
-        ) -> tuple[torch.Tensor, torch.Tensor]:
-            mean, value = super()._heads(z, priv)
-            return mean * 0.5, value
+        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            mean, value, plain = super()._heads(z, priv)
+            return mean * 0.5, value, plain
 
     policy, info = policy_factory("lstm", hidden=16)
     shifted = Shifted(policy.config)

@@ -70,13 +70,30 @@ def test_the_domain_moves_the_value_and_never_the_action() -> None:
     m0, v0, _ = policy.step(obs, a, r, state, start)
     m1, v1, _ = policy.step(obs, a, r, state, start, priv)
     torch.testing.assert_close(m0, m1)  # the actor never sees the domain
-    assert (v1[1:] - v0[1:]).abs().min() > 1e-4  # the critic does
-    torch.testing.assert_close(v0[0], v1[0])  # no priv = the nominal domain (all zeros)
-    seq_m, seq_v = policy.sequence(obs[None], a[None], r[None], state, start[None], priv[None])
+    assert (v1[1:] - v1[0]).abs().min() > 1e-4  # the privileged head does
+    args = (obs[None], a[None], r[None], state, start[None], priv[None])
+    seq_m, seq_v = policy.sequence(*args)
     torch.testing.assert_close(seq_m[0], m1, atol=1e-6, rtol=0)
     torch.testing.assert_close(seq_v[0], v1, atol=1e-6, rtol=0)
+    _, both_v, plain_v = policy.sequence_values(*args)
+    torch.testing.assert_close(both_v, seq_v)
+    torch.testing.assert_close(plain_v[0], v0, atol=1e-6, rtol=0)  # without priv: the plain head
     with pytest.raises(ValueError, match="priv has shape"):
         policy.step(obs, a, r, state, start, priv[:, :1])
+
+
+def test_only_the_plain_head_trains_the_trunk() -> None:
+    policy = build_policy(_net(), torch.Generator().manual_seed(0))
+    obs, a, r = torch.randn(5, 1, 4), torch.zeros(5, 1, 1), torch.zeros(5, 1)  # 5 steps
+    starts = torch.zeros(5, 1, dtype=torch.bool)
+    priv = torch.randn(5, 1, 2)
+    _, value, plain = policy.sequence_values(obs, a, r, policy.initial_state(1), starts, priv)
+    value.sum().backward()
+    assert policy.lstm.weight_hh_l0.grad is None and policy.encoder[0].weight.grad is None
+    assert policy.priv_critic[0].weight.grad.abs().sum() > 0
+    plain.sum().backward()
+    assert policy.lstm.weight_hh_l0.grad.abs().sum() > 0  # the plain head does reach the trunk
+    assert policy.encoder[0].weight.grad.abs().sum() > 0
 
 
 def test_a_plain_critic_is_unchanged() -> None:
@@ -141,27 +158,21 @@ def test_a_warm_start_keeps_the_source_critic(tmp_path: Path) -> None:
     assert b.config.critic_knobs == a.config.critic_knobs != ("pole.mass",)
 
 
-def test_the_exported_value_is_the_nominal_domains(tmp_path: Path) -> None:
+def test_the_exported_value_is_the_plain_heads(tmp_path: Path) -> None:
     from domrand.policies.deploy import load_exported
 
     policy = build_policy(_net(), torch.Generator().manual_seed(3)).eval()
     with torch.no_grad():
         policy.critic_norm.update(torch.randn(200, 2, dtype=torch.float64) * 2 + 1)
-        policy.priv_critic[2].weight.mul_(50.0)  # make the domain term big enough to matter
+        policy.priv_critic[2].weight.mul_(50.0)  # make the domain head differ from the plain one
     info = StandInInfo(CARTPOLE, policy.config)
     deployed = load_exported(export_onnx(policy, info, tmp_path / "p.onnx"))
     obs = np.array([0.01, -0.02, 0.03, 0.1], np.float32)
     deployed.act(obs)
-    with torch.no_grad():
-        v_nominal, v_far = _values(policy, obs)
-    assert deployed.last_value == pytest.approx(float(v_nominal), abs=1e-5)
-    assert abs(float(v_far) - float(v_nominal)) > 1e-3  # so the check above means something
-
-
-def _values(policy: Any, obs: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first step's value at the nominal domain and at a far one."""
     x, a, r = torch.tensor(obs)[None], torch.zeros(1, 1), torch.zeros(1)
     start = torch.ones(1, dtype=torch.bool)
-    _, v_nominal, _ = policy.step(x, a, r, policy.initial_state(1), start)
-    _, v_far, _ = policy.step(x, a, r, policy.initial_state(1), start, torch.tensor([[3.0, -2.0]]))
-    return v_nominal[0], v_far[0]
+    with torch.no_grad():
+        _, plain, _ = policy.step(x, a, r, policy.initial_state(1), start)
+        _, priv, _ = policy.step(x, a, r, policy.initial_state(1), start, torch.zeros(1, 2))
+    assert deployed.last_value == pytest.approx(float(plain[0]), abs=1e-5)
+    assert abs(float(priv[0]) - float(plain[0])) > 1e-3  # so the check above means something
