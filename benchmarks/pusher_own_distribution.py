@@ -24,9 +24,11 @@ only if ``uniform_priv`` beats ``uniform`` on the realities on at least 7 of the
 by more than 2 standard errors of the paired difference. Its first design (one value head
 ``critic(z) + priv([z, f])`` training the shared LSTM) failed that rule: it lost to uniform DR
 on the realities on 10/10 seeds (-5.65 +- 2.22), kept in
-benchmarks/results/pusher_privileged_critic_v1.json. The current two-head design (the
-privileged head reads a stop-gradient of the trunk; the plain head keeps training it) is
-judged by the same rule. Either way the trainer default stays
+benchmarks/results/pusher_privileged_critic_v1.json. The second (the privileged head reads a
+stop-gradient of the trunk; the plain head keeps training it) failed it too: 2/10 seeds,
+-8.44 +- 3.04 (pusher_privileged_critic_v2.json). The third and last one tried here clips the
+privileged head's gradient on its own, so it takes no share of the policy's clipped gradient
+norm; it is judged by the same rule. Either way the trainer default stays
 off here: making it the default changes every DR cell of the transfer benchmark, which then
 has to be re-run as a whole (2-4 hours for the full tier), not patched.
 

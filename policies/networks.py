@@ -27,7 +27,9 @@ value returned is that head's (it is what GAE uses); without it (evaluation, exp
 plain head ``critic(z)``. Both heads are fit to the returns, but only the plain head's loss
 reaches the shared trunk: the priv head reads the trunk without shaping it, so the trunk keeps
 learning to predict returns from the history alone, which is what makes it infer the dynamics
-the actor must adapt to. The actor never sees the features.
+the actor must adapt to. Its gradient is clipped on its own in the update (``ppo_update``), so
+it does not take a share of the policy's clipped gradient norm. The actor never sees the
+features.
 """
 
 from __future__ import annotations

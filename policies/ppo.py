@@ -86,6 +86,10 @@ def ppo_update(
 ) -> UpdateStats:
     """Run ``cfg.epochs`` epochs of minibatch PPO over ``seqs``."""
     chunks_per_batch = max(1, cfg.batch_size // seqs.obs.shape[0])
+    # A privileged critic's head is clipped on its own (see its docs in networks.py).
+    named = list(policy.named_parameters())
+    priv_params = [p for n, p in named if n.startswith("priv_critic.")]
+    main_params = [p for n, p in named if not n.startswith("priv_critic.")]
     sums: dict[str, float] = {}
     n = 0
     grad_norm = 0.0
@@ -96,7 +100,9 @@ def ppo_update(
             loss, diag = ppo_losses(policy, mb, cfg)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            grad_norm += float(nn.utils.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm))
+            grad_norm += float(nn.utils.clip_grad_norm_(main_params, cfg.max_grad_norm))
+            if priv_params:  # a separate learner: its gradient does not shrink the policy's
+                nn.utils.clip_grad_norm_(priv_params, cfg.max_grad_norm)
             optimizer.step()
             for k, v in diag.items():
                 sums[k] = sums.get(k, 0.0) + float(v)

@@ -176,3 +176,29 @@ def test_the_exported_value_is_the_plain_heads(tmp_path: Path) -> None:
         _, priv, _ = policy.step(x, a, r, policy.initial_state(1), start, torch.zeros(1, 2))
     assert deployed.last_value == pytest.approx(float(plain[0]), abs=1e-5)
     assert abs(float(priv[0]) - float(plain[0])) > 1e-3  # so the check above means something
+
+
+def test_the_privileged_head_does_not_take_the_policys_share_of_the_clipped_gradient() -> None:
+    from domrand.policies.buffer import make_sequences
+    from domrand.policies.config import TrainConfig
+    from domrand.policies.ppo import ppo_update
+
+    g = torch.Generator().manual_seed(0)
+    buf = Rollout(16, 2, 4, 1, 8, priv_dim=2)
+    for name in ("obs", "prev_action", "prev_reward", "actions", "logprobs", "values", "priv"):
+        getattr(buf, name).copy_(torch.randn(getattr(buf, name).shape, generator=g))
+    buf.starts[0] = True
+    seqs = make_sequences(buf, torch.randn(16, 2, generator=g), torch.randn(16, 2, generator=g), 8)
+    cfg = TrainConfig(epochs=1, batch_size=32, max_grad_norm=0.01)  # clipping always active
+    after = []
+    for blow_up in (1.0, 1000.0):  # a privileged head with huge errors, hence huge gradients
+        policy = build_policy(_net(), torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            policy.priv_critic[2].weight.mul_(blow_up)
+        opt = torch.optim.SGD(policy.parameters(), lr=1.0)
+        ppo_update(policy, opt, seqs, cfg, torch.Generator().manual_seed(1))
+        after.append({k: v.clone() for k, v in policy.state_dict().items()})
+    for name, value in after[0].items():
+        if not name.startswith("priv_critic"):
+            torch.testing.assert_close(after[1][name], value, atol=0, rtol=0, msg=name)
+    assert not torch.equal(after[0]["priv_critic.0.weight"], after[1]["priv_critic.0.weight"])
