@@ -28,7 +28,8 @@ benchmarks/results/pusher_privileged_critic_v1.json. The second (the privileged 
 stop-gradient of the trunk; the plain head keeps training it) failed it too: 2/10 seeds,
 -8.44 +- 3.04 (pusher_privileged_critic_v2.json). The third and last one tried here clips the
 privileged head's gradient on its own, so it takes no share of the policy's clipped gradient
-norm; it is judged by the same rule. Either way the trainer default stays
+norm. It failed as well: 3/10 seeds, -6.06 +- 3.51 (pusher_own_distribution.json). The option
+stays off by default. Either way the trainer default stays
 off here: making it the default changes every DR cell of the transfer benchmark, which then
 has to be re-run as a whole (2-4 hours for the full tier), not patched.
 
