@@ -354,10 +354,9 @@ class ActorCritic(nn.Module):
         The state is reset at every step where an episode starts inside the chunk, exactly as
         it was when acting, so training sees the same recurrence the actor had.
         """
-        z = self.encoder(self._inputs(obs, prev_action, prev_reward, episode_starts))
-        if self.recurrent:
-            z = _lstm_segments(self.lstm, z, state0, episode_starts)
-        mean, value, _ = self._heads(z, priv)
+        mean, value, _ = self.sequence_values(
+            obs, prev_action, prev_reward, state0, episode_starts, priv
+        )
         return mean, value
 
     def sequence_values(
