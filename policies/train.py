@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -180,34 +180,45 @@ def _prepare_run_dir(
     return None if latest is None else load_checkpoint(latest)
 
 
+class _WarmStart(NamedTuple):
+    """A warm start's checkpoint, read once: where it is, its run info and its weights."""
+
+    path: str
+    info: RunInfo
+    model: dict[str, Any]
+
+
+def _read_warm_start(source: str | os.PathLike[str]) -> _WarmStart:
+    """Checkpoint ``source`` (a run directory or a file) of a warm start."""
+    from domrand.policies.checkpoint import resolve_checkpoint
+
+    path = resolve_checkpoint(source)
+    payload = load_checkpoint(path)
+    return _WarmStart(
+        str(path), RunInfo.from_dict(payload["run_info"], str(path)), payload["model"]
+    )
+
+
 def _critic_knobs(
-    spec0: RandomizationSpec | None, payload: dict[str, Any] | None, init_from: Any
+    spec0: RandomizationSpec | None, payload: dict[str, Any] | None, warm: _WarmStart | None
 ) -> tuple[str, ...]:
     """The knobs a privileged critic sees: a resumed run's or a warm start's own (the weights
     fit them), else those the training spec draws per episode."""
     if payload is not None:
         return RunInfo.from_dict(payload["run_info"], "checkpoint").net_config.critic_knobs
-    if init_from is not None:
-        from domrand.policies.checkpoint import resolve_checkpoint
-
-        path = resolve_checkpoint(init_from)
-        info = load_checkpoint(path)["run_info"]
-        return RunInfo.from_dict(info, str(path)).net_config.critic_knobs
+    if warm is not None:
+        return warm.info.net_config.critic_knobs
     return critic_knobs(spec0)
 
 
-def _warm_start_weights(source: str | os.PathLike[str], net: NetConfig) -> dict[str, Any]:
-    """The weights in checkpoint ``source`` (a run directory or a file), checked against ``net``."""
-    from domrand.policies.checkpoint import resolve_checkpoint
-
-    path = resolve_checkpoint(source)
-    payload = load_checkpoint(path)
-    info = RunInfo.from_dict(payload["run_info"], str(path))
-    if info.net_config != net:
+def _warm_start_weights(warm: _WarmStart, net: NetConfig) -> dict[str, Any]:
+    """The warm start's weights, checked against ``net``."""
+    if warm.info.net_config != net:
         raise CheckpointError(
-            f"cannot warm-start from {str(path)!r}: it holds another network ({info.net_config})"
+            f"cannot warm-start from {warm.path!r}: it holds another network "
+            f"({warm.info.net_config})"
         )
-    return payload["model"]  # type: ignore[no-any-return]
+    return warm.model
 
 
 def _check_payload(payload: dict[str, Any], cfg: TrainConfig, net: NetConfig, src: str) -> None:
@@ -294,14 +305,16 @@ def train(
     reporter: ProgressReporter | None = None
     try:
         net = net_config_for(cfg, envs)
+        # a warm start is unused when resuming from a checkpoint of run_dir
+        warm = _read_warm_start(init_from) if payload is None and init_from is not None else None
         if cfg.privileged_critic:
-            net = replace(net, critic_knobs=_critic_knobs(spec0, payload, init_from))
+            net = replace(net, critic_knobs=_critic_knobs(spec0, payload, warm))
         features = DomainFeatures(net.critic_knobs, knobs_for(cfg.env)) if net.priv_dim else None
         generator = torch.Generator().manual_seed(cfg.seed)
         policy = build_policy(net, generator)
         optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.learning_rate, eps=1e-5)
-        if payload is None and init_from is not None:
-            policy.load_state_dict(_warm_start_weights(init_from, net))
+        if warm is not None:
+            policy.load_state_dict(_warm_start_weights(warm, net))
         iteration, env_steps, episodes_total, faults_total, elapsed0 = 0, 0, 0, 0, 0.0
         recent: collections.deque[float] = collections.deque(maxlen=100)
         scaler = RewardScaler(cfg.num_envs, cfg.gamma)
