@@ -57,9 +57,11 @@ ENV = "domrand/Pusher-v0"
 PLAN = TIERS["full"][ENV]
 OUT = Path(__file__).parent / "results" / "pusher_own_distribution.json"
 #: ``uniform_priv``: uniform DR with a privileged critic (``TrainConfig.privileged_critic``)
-METHODS = ("no_dr", "uniform", "uniform_priv")
+#: ``autodr``: the benchmark's automatic DR cell (the guided method that did best on Pusher)
+METHODS = ("no_dr", "uniform", "uniform_priv", "autodr")
 #: paired comparisons reported (a minus b, seed by seed)
-PAIRS = (("uniform", "no_dr"), ("uniform_priv", "uniform"), ("uniform_priv", "no_dr"))
+PAIRS = (("uniform", "no_dr"), ("uniform_priv", "uniform"), ("uniform_priv", "no_dr"),
+         ("autodr", "uniform"), ("autodr", "no_dr"))  # fmt: skip
 EPISODES_SPEC = 200  #: episodes on domains drawn from the default spec
 EPISODES_NOMINAL = 50
 EVAL_SEED = 90_000  #: evaluation episodes' seed (the same for every policy)
