@@ -15,7 +15,9 @@ plan and seeds as the benchmark) and scores every policy, deterministic, on the 
 the nominal env, domains drawn from the default spec (``EPISODES_SPEC`` episodes, one domain
 each) and the four realities (the benchmark's scoring). A third arm, ``uniform_priv``, is the
 uniform cell with a privileged critic (``TrainConfig.privileged_critic``: the value function
-sees each episode's knob values), a trainer change that could help DR training. Seeds pair up
+sees each episode's knob values), a trainer change that could help DR training; a fourth,
+``autodr``, is the benchmark's automatic DR cell, the guided method that did best on Pusher.
+Seeds pair up
 (seed s of every arm has the same initialization and the same evaluation episodes), so the
 arms are compared seed by seed. Writes benchmarks/results/pusher_own_distribution.json.
 
