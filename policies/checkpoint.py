@@ -20,7 +20,7 @@ import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -32,11 +32,13 @@ __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "RunInfo",
+    "WarmStart",
     "checkpoint_path",
     "latest_checkpoint",
     "list_checkpoints",
     "load_checkpoint",
     "load_policy",
+    "read_warm_start",
     "save_checkpoint",
 ]
 
@@ -236,6 +238,34 @@ def policy_from_payload(payload: dict[str, Any], source: str) -> tuple[ActorCrit
             f"checkpoint {source!r}: weights do not match its network config ({first})"
         ) from None
     return policy.eval(), info
+
+
+class WarmStart(NamedTuple):
+    """A warm start's checkpoint, read once: where it is, its run info and its weights."""
+
+    path: str
+    info: RunInfo
+    model: dict[str, Any]
+
+    def weights_for(self, net: NetConfig) -> dict[str, Any]:
+        """The weights, for a new run's network ``net``.
+
+        Raises:
+            CheckpointError: the checkpoint holds another network.
+        """
+        if self.info.net_config != net:
+            raise CheckpointError(
+                f"cannot warm-start from {self.path!r}: it holds another network "
+                f"({self.info.net_config})"
+            )
+        return self.model
+
+
+def read_warm_start(source: str | os.PathLike[str]) -> WarmStart:
+    """The checkpoint ``source`` (a run directory or a file) a new run starts from."""
+    path = resolve_checkpoint(source)
+    payload = load_checkpoint(path)
+    return WarmStart(str(path), RunInfo.from_dict(payload["run_info"], str(path)), payload["model"])
 
 
 def load_policy(run_dir_or_checkpoint: str | os.PathLike[str]) -> tuple[ActorCritic, RunInfo]:

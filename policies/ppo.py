@@ -43,9 +43,8 @@ def ppo_losses(
     """
     m = mb.mask
     # Replay the recurrence from the states the actor had (masked at episode starts inside).
-    priv = mb.priv if policy.config.priv_dim else None
     mean, value, plain = policy.sequence_values(
-        mb.obs, mb.prev_action, mb.prev_reward, mb.state0, mb.starts, priv
+        mb.obs, mb.prev_action, mb.prev_reward, mb.state0, mb.starts, mb.priv
     )
     logp = policy.log_prob(mean, mb.actions)
     log_ratio = logp - mb.logprobs
@@ -61,7 +60,7 @@ def ppo_losses(
     pg = torch.maximum(-adv * ratio, -adv * clipped)
     policy_loss = masked_mean(pg, m)
     value_loss = 0.5 * masked_mean((value - mb.returns).pow(2), m)
-    if priv is not None:  # a privileged critic: the plain head is fit too (it shapes the trunk)
+    if policy.config.priv_dim:  # a privileged critic: the plain head is fit too (shapes the trunk)
         value_loss = value_loss + 0.5 * masked_mean((plain - mb.returns).pow(2), m)
     entropy = policy.entropy()  # state-independent std: the same at every step
     loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy

@@ -140,9 +140,9 @@ class Collector:
             buf.h[t] = self.state.h[0]
             buf.c[t] = self.state.c[0]
             buf.priv[t] = self.priv
-            priv = self.priv if policy.config.priv_dim else None
+            # (a plain critic ignores priv, which is then 0 wide)
             mean, value, state = policy.step(
-                self.obs, self.prev_action, self.prev_reward, self.state, self.starts, priv
+                self.obs, self.prev_action, self.prev_reward, self.state, self.starts, self.priv
             )
             # Sample unbounded (log-prob exact), send the clipped action to the env.
             action, logp = policy.sample(mean, self.generator)
@@ -172,7 +172,7 @@ class Collector:
             self.prev_reward,
             self.state,
             self.starts,
-            self.priv if policy.config.priv_dim else None,
+            self.priv,
         )
         return episodes
 
@@ -203,7 +203,7 @@ class Collector:
                 reward[j],
                 LSTMState(state.h[:, j], state.c[:, j]),
                 torch.zeros(len(j), dtype=torch.bool),
-                self.priv[j] if policy.config.priv_dim else None,  # the ended episode's domain
+                self.priv[j],  # the ended episode's domain
             )
             buf.final_values[t, j] = v
         done = []

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -41,10 +41,12 @@ from domrand.policies.checkpoint import (
     FORMAT,
     FORMAT_VERSION,
     RunInfo,
+    WarmStart,
     checkpoint_path,
     latest_checkpoint,
     list_checkpoints,
     load_checkpoint,
+    read_warm_start,
     remove_stale_temporaries,
     save_checkpoint,
 )
@@ -180,27 +182,8 @@ def _prepare_run_dir(
     return None if latest is None else load_checkpoint(latest)
 
 
-class _WarmStart(NamedTuple):
-    """A warm start's checkpoint, read once: where it is, its run info and its weights."""
-
-    path: str
-    info: RunInfo
-    model: dict[str, Any]
-
-
-def _read_warm_start(source: str | os.PathLike[str]) -> _WarmStart:
-    """Checkpoint ``source`` (a run directory or a file) of a warm start."""
-    from domrand.policies.checkpoint import resolve_checkpoint
-
-    path = resolve_checkpoint(source)
-    payload = load_checkpoint(path)
-    return _WarmStart(
-        str(path), RunInfo.from_dict(payload["run_info"], str(path)), payload["model"]
-    )
-
-
 def _critic_knobs(
-    spec0: RandomizationSpec | None, payload: dict[str, Any] | None, warm: _WarmStart | None
+    spec0: RandomizationSpec | None, payload: dict[str, Any] | None, warm: WarmStart | None
 ) -> tuple[str, ...]:
     """The knobs a privileged critic sees: a resumed run's or a warm start's own (the weights
     fit them), else those the training spec draws per episode."""
@@ -209,16 +192,6 @@ def _critic_knobs(
     if warm is not None:
         return warm.info.net_config.critic_knobs
     return critic_knobs(spec0)
-
-
-def _warm_start_weights(warm: _WarmStart, net: NetConfig) -> dict[str, Any]:
-    """The warm start's weights, checked against ``net``."""
-    if warm.info.net_config != net:
-        raise CheckpointError(
-            f"cannot warm-start from {warm.path!r}: it holds another network "
-            f"({warm.info.net_config})"
-        )
-    return warm.model
 
 
 def _check_payload(payload: dict[str, Any], cfg: TrainConfig, net: NetConfig, src: str) -> None:
@@ -306,7 +279,7 @@ def train(
     try:
         net = net_config_for(cfg, envs)
         # a warm start is unused when resuming from a checkpoint of run_dir
-        warm = _read_warm_start(init_from) if payload is None and init_from is not None else None
+        warm = read_warm_start(init_from) if payload is None and init_from is not None else None
         if cfg.privileged_critic:
             net = replace(net, critic_knobs=_critic_knobs(spec0, payload, warm))
         features = DomainFeatures(net.critic_knobs, knobs_for(cfg.env)) if net.priv_dim else None
@@ -314,7 +287,7 @@ def train(
         policy = build_policy(net, generator)
         optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.learning_rate, eps=1e-5)
         if warm is not None:
-            policy.load_state_dict(_warm_start_weights(warm, net))
+            policy.load_state_dict(warm.weights_for(net))
         iteration, env_steps, episodes_total, faults_total, elapsed0 = 0, 0, 0, 0, 0.0
         recent: collections.deque[float] = collections.deque(maxlen=100)
         scaler = RewardScaler(cfg.num_envs, cfg.gamma)
