@@ -1,0 +1,185 @@
+"""Diagnostic: on Pusher realities that do open a sim-to-real gap, does uniform DR beat no DR?
+
+In the full transfer tier no DR matches or beats the oracle on three of Pusher's four shipped
+realities (``hard_region``, ``heavy_sticky``, ``laggy_bumpy``): a nominal policy already
+handles them, so they cannot show DR helping. This looks for Pusher realities with a gap, and
+tests DR on them, without choosing them by how any DR method does there.
+
+Protocol, written down (and committed) before any of its cells ran, 2026-11-27:
+
+1. **Candidates**, fixed up front in ``benchmarks/realities/pusher_candidates/``, each a
+   physical story beyond the default spec's ranges or outside what it randomizes:
+   ``icy_puck`` (puck friction and damping 0.25x), ``slow_gantry`` (PD gains 0.35x, 3-step
+   latency), ``weak_motor`` (force limit 0.3x, puck 2.5x heavier), ``grippy_heavy`` (puck mass
+   and friction 3x), ``noisy`` (observation and action noise 4x training's top).
+2. **Calibration, DR-blind**: no DR and an oracle per candidate, trained with the full tier's
+   Pusher plan on *calibration seeds* 10, 11, 12 (not the test seeds), scored like the
+   benchmark. A candidate has a gap if oracle - no DR > 0 and > 2 SE (unpaired, sample
+   variances). No DR-trained policy is run on any candidate before this step is done.
+3. **Test**, on the candidates with a gap only: the ``no_dr``, ``uniform`` and ``autodr``
+   policies of ``benchmarks/pusher_own_distribution.py`` (seeds 0-9, already trained, the full
+   tier's cells) are scored on them. Uniform DR beats no DR there iff the paired difference of
+   the mean over those realities is > 0, > 2 SE, and higher on >= 7 of the 10 seeds. The same
+   rule is reported for automatic DR against uniform DR and against no DR.
+4. **Shipping, decided now and independent of step 3's outcome**: the candidates with a gap
+   join Pusher's shipped realities (``assets/realities/pusher``) next to the four there now;
+   none of those is removed.
+
+Writes benchmarks/results/pusher_gap_realities.json. Finished cells are kept in ``--work``.
+
+Usage: python benchmarks/pusher_gap_realities.py [--work runs/pusher_gap_realities]
+       [--policies runs/pusher_own_distribution]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from domrand.bench.tiers import TIERS
+from domrand.fsutil import atomic_write_text
+
+ENV = "domrand/Pusher-v0"
+PLAN = TIERS["full"][ENV]
+HERE = Path(__file__).parent
+CANDIDATES = HERE / "realities" / "pusher_candidates"
+OUT = HERE / "results" / "pusher_gap_realities.json"
+CALIBRATION_SEEDS = (10, 11, 12)
+TEST_SEEDS = tuple(range(10))
+TEST_METHODS = ("no_dr", "uniform", "autodr")
+PAIRS = (("uniform", "no_dr"), ("autodr", "uniform"), ("autodr", "no_dr"))
+
+
+def candidates() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(CANDIDATES.glob("*.yaml"))}
+
+
+def _score(policy: Any, seed: int, names: list[str]) -> dict[str, dict[str, float]]:
+    """The benchmark's scoring (``score_on_realities``) on candidate files."""
+    from domrand.bench.transfer import EVAL_SEED
+    from domrand.policies.evaluate import evaluate
+
+    paths = candidates()
+    out = {}
+    for name in names:
+        r = evaluate(policy, ENV, domain=paths[name], episodes=PLAN.episodes, seed=EVAL_SEED + seed)
+        out[name] = {"return_mean": r.mean, "success_rate": r.success_rate, "faults": r.faults}
+    return out
+
+
+def _calibrate(job: tuple[str, str | None, int, Path]) -> dict[str, Any]:
+    """One calibration cell: ``no_dr`` (reality None) or the oracle of one candidate."""
+    import torch
+
+    import domrand
+    from domrand.bench.methods import train_config
+    from domrand.policies.checkpoint import load_policy
+    from domrand.policies.train import train
+
+    method, reality, seed, work = job
+    name = f"{method}_{reality}_seed{seed}" if reality else f"{method}_seed{seed}"
+    done = work / f"{name}.json"
+    if done.exists():
+        return json.loads(done.read_text(encoding="utf-8"))
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    spec = domrand.load_spec(candidates()[reality], env=ENV) if reality else None
+    train(train_config(PLAN, seed), work / name / "policy", spec=spec, progress=False)
+    policy, _ = load_policy(work / name / "policy")
+    names = [reality] if reality else list(candidates())
+    cell = {"method": method, "reality": reality, "seed": seed,
+            "scores": _score(policy, seed, names), "wall_s": time.perf_counter() - t0}  # fmt: skip
+    atomic_write_text(done, json.dumps(cell, indent=1) + "\n")
+    return cell
+
+
+def _test(job: tuple[str, int, Path, list[str]]) -> dict[str, Any]:
+    import torch
+
+    from domrand.policies.checkpoint import load_policy
+
+    method, seed, policies, names = job
+    torch.set_num_threads(1)
+    policy, _ = load_policy(policies / f"{method}_seed{seed}" / "policy")
+    return {"method": method, "seed": seed, "scores": _score(policy, seed, names)}
+
+
+def _paired(diffs: list[float]) -> dict[str, Any]:
+    mean = statistics.mean(diffs)
+    se = statistics.stdev(diffs) / len(diffs) ** 0.5
+    higher = sum(d > 0 for d in diffs)
+    return {"mean_diff": mean, "se": se, "higher_on_seeds": higher, "seeds": len(diffs),
+            "beats": mean > 0 and mean > 2 * se and higher >= 7}  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--work", type=Path, default=Path("runs/pusher_gap_realities"))
+    ap.add_argument("--policies", type=Path, default=Path("runs/pusher_own_distribution"))
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    names = list(candidates())
+    # 1. calibration (DR-blind): no DR and one oracle per candidate, calibration seeds
+    jobs = [("no_dr", None, s, args.work) for s in CALIBRATION_SEEDS]
+    jobs += [("oracle", n, s, args.work) for n in names for s in CALIBRATION_SEEDS]
+    with ProcessPoolExecutor(2) as ex:
+        cal = list(ex.map(_calibrate, jobs))
+    calibration: dict[str, Any] = {}
+    for n in names:
+        nodr = [c["scores"][n]["return_mean"] for c in cal if c["method"] == "no_dr"]
+        orc = [c["scores"][n]["return_mean"] for c in cal if c["reality"] == n]
+        gap = statistics.mean(orc) - statistics.mean(nodr)
+        se = (statistics.variance(orc) / len(orc) + statistics.variance(nodr) / len(nodr)) ** 0.5
+        calibration[n] = {"oracle": orc, "no_dr": nodr, "gap": gap, "se": se,
+                          "has_gap": gap > 0 and gap > 2 * se}  # fmt: skip
+        verdict = "GAP" if calibration[n]["has_gap"] else "no gap"
+        print(f"{n:14s} oracle {statistics.mean(orc):7.2f}  no DR {statistics.mean(nodr):7.2f}  "
+              f"gap {gap:+6.2f} +- {se:.2f}  -> {verdict}")  # fmt: skip
+    gapped = [n for n in names if calibration[n]["has_gap"]]
+    doc: dict[str, Any] = {
+        "benchmark": "pusher_gap_realities",
+        "train_steps": PLAN.train_steps,
+        "episodes": PLAN.episodes,
+        "calibration_seeds": list(CALIBRATION_SEEDS),
+        "calibration": calibration,
+        "with_gap": gapped,
+    }
+    # 2. test: the already-trained seeds 0-9, only on the candidates with a gap
+    if gapped:
+        tjobs = [(m, s, args.policies, gapped) for m in TEST_METHODS for s in TEST_SEEDS]
+        with ProcessPoolExecutor(2) as ex:
+            cells = list(ex.map(_test, tjobs))
+        val = {(c["method"], c["seed"]): statistics.mean(
+            c["scores"][n]["return_mean"] for n in gapped) for c in cells}  # fmt: skip
+        summary = {}
+        for m in TEST_METHODS:
+            per = {n: statistics.mean(c["scores"][n]["return_mean"] for c in cells
+                                      if c["method"] == m) for n in gapped}  # fmt: skip
+            mine = [val[m, s] for s in TEST_SEEDS]
+            summary[m] = {"mean": statistics.mean(mine), "std": statistics.pstdev(mine),
+                          "per_reality": per}  # fmt: skip
+        paired = {f"{a} - {b}": _paired([val[a, s] - val[b, s] for s in TEST_SEEDS])
+                  for a, b in PAIRS}  # fmt: skip
+        doc["test"] = {"summary": summary, "paired": paired, "cells": cells}
+        for m, s in doc["test"]["summary"].items():
+            print(f"{m:8s} {s['mean']:7.2f} +- {s['std']:.2f}  " + "  ".join(
+                f"{n} {v:.2f}" for n, v in s["per_reality"].items()))  # fmt: skip
+        for pair, d in doc["test"]["paired"].items():
+            print(f"{pair}: {d['mean_diff']:+.2f} +- {d['se']:.2f} (SE), higher on "
+                  f"{d['higher_on_seeds']}/{d['seeds']} seeds -> beats: {d['beats']}")  # fmt: skip
+    from domrand.bench.transfer import machine_info
+
+    doc["elapsed_s"] = time.perf_counter() - t0
+    doc["calibration_cells"] = cal
+    doc["machine"] = machine_info()
+    OUT.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {OUT} ({doc['elapsed_s'] / 60:.1f} min)")
+
+
+if __name__ == "__main__":
+    main()
