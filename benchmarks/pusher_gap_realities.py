@@ -25,6 +25,11 @@ Protocol, written down (and committed) before any of its cells ran, 2026-11-27:
    join Pusher's shipped realities (``assets/realities/pusher``) next to the four there now;
    none of those is removed.
 
+Outcome (2026-11-27, 19.1 min): no candidate has a gap (largest: ``slow_gantry``, +5.01 +- 5.67),
+so nothing ships and step 3 did not run. The positive gaps come from calibration seed 11, on
+which no DR did not learn to push; on seeds 10 and 12 no DR is within 1 of the oracle on
+``icy_puck``, ``noisy`` and ``weak_motor``. See the README's transfer-benchmark section.
+
 Writes benchmarks/results/pusher_gap_realities.json. Finished cells are kept in ``--work``.
 
 Usage: python benchmarks/pusher_gap_realities.py [--work runs/pusher_gap_realities]
