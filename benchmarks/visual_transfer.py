@@ -18,7 +18,7 @@ full tier's 5,000-image arms with 20,000 Adam steps instead of 5,000):
 Renders are cached as domrand datasets (seeded, resumable) under --cache, one folder per tier,
 size and seed; the runs go on two worker processes. With --seeds 0 1 2 every CNN runs once per
 seed (its own renders and initialization) and the table shows mean +- std over seeds. Writes
-benchmarks/results/visual_transfer.{json,md,png} (the full tier: visual_transfer_full.*).
+benchmarks/results/visual_transfer.{json,md,png} (other tiers: visual_transfer_<tier>.*).
 
 Usage: python benchmarks/visual_transfer.py [--tier quick|full|long] [--seeds 0 1 2] [--workers 2]
        [--cache DIR]
