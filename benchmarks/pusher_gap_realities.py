@@ -65,16 +65,13 @@ def candidates() -> dict[str, Path]:
 
 
 def _score(policy: Any, seed: int, names: list[str]) -> dict[str, dict[str, float]]:
-    """The benchmark's scoring (``score_on_realities``) on candidate files."""
-    from domrand.bench.transfer import EVAL_SEED
-    from domrand.policies.evaluate import evaluate
+    """The benchmark's scoring on candidate files."""
+    from domrand.bench.transfer import score_on_domains
 
     paths = candidates()
-    out = {}
-    for name in names:
-        r = evaluate(policy, ENV, domain=paths[name], episodes=PLAN.episodes, seed=EVAL_SEED + seed)
-        out[name] = {"return_mean": r.mean, "success_rate": r.success_rate, "faults": r.faults}
-    return out
+    scores = score_on_domains(policy, PLAN, seed, {n: paths[n] for n in names})
+    return {n: {"return_mean": r.mean, "success_rate": r.success_rate, "faults": r.faults}
+            for n, r in scores.items()}  # fmt: skip
 
 
 def _calibrate(job: tuple[str, str | None, int, Path]) -> dict[str, Any]:

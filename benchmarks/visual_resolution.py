@@ -36,7 +36,6 @@ import numpy as np
 import visual_transfer as vt
 import yaml
 
-import domrand
 from domrand.fsutil import atomic_write_text
 
 IMAGES = 20_000
@@ -44,19 +43,12 @@ TIER = vt.TIERS["full"]
 OUT = vt.RESULTS / "visual_resolution"
 
 
-def _render(job: tuple[Path, str, int, Any, Any, int, int]) -> tuple[str, float]:
-    cache, *rest = job
-    vt.CACHE = cache
-    return vt._render(tuple(rest))  # type: ignore[arg-type]
-
-
 def _train(job: dict[str, Any]) -> dict[str, Any]:
     name = f"{job['size']}px_{job['steps']}steps_seed{job['seed']}.json"
     done = job["cache"].parent / "cells" / name
     if done.exists():
         return json.loads(done.read_text(encoding="utf-8"))
-    vt.CACHE = job["cache"]
-    cell = {**vt._train(job), "size": job["size"], "steps": job["steps"], "seed": job["seed"]}
+    cell = {**vt.train_job(job), "size": job["size"], "steps": job["steps"], "seed": job["seed"]}
     done.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(done, json.dumps(cell, indent=1) + "\n")
     return cell
@@ -81,18 +73,14 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=vt.HERE / ".cache" / "visual_transfer")
     args = ap.parse_args()
     base = yaml.safe_load(vt.SPEC.read_text())
-    realities = domrand.realities("domrand/Localization-v0")
     n_eval = TIER["eval_images"]
     t0 = time.perf_counter()
-    renders, trains = [], []
+    renders: list[vt.Render] = []
+    trains = []
     for size in sorted({size for size, _ in args.cells}):
         for seed in args.seeds:
             cache = args.cache / f"full_{size}px_seed{seed}"
-            # the full tier's render seeds (benchmarks/visual_transfer.py run_seed)
-            renders.append((cache, f"full_{IMAGES}", IMAGES, base, None, 1000 + seed, size))
-            renders.append((cache, "eval_sim", n_eval, base, None, 2000 + seed, size))
-            renders += [(cache, f"eval_{r}", n_eval, None, realities[r], 5000 + i + seed, size)
-                        for i, r in enumerate(vt.REALITIES)]  # fmt: skip
+            renders += vt.shared_renders(cache, base, IMAGES, n_eval, seed, size)
     for size, steps in args.cells:
         settings = dataclasses.replace(TIER["settings"], steps=steps)
         for seed in args.seeds:
@@ -103,7 +91,7 @@ def main() -> None:
                            "cache": cache, "size": size, "steps": steps})  # fmt: skip
     render_s: dict[str, float] = {}
     with ProcessPoolExecutor(args.workers) as ex:
-        for job, (name, dt) in zip(renders, ex.map(_render, renders), strict=True):
+        for job, (name, dt) in zip(renders, ex.map(vt.render_job, renders), strict=True):
             render_s[f"{job[0].name}/{name}"] = dt
             print(f"{job[0].name}: rendered {name} in {dt:.0f} s", flush=True)
     t_render = time.perf_counter() - t0

@@ -79,19 +79,37 @@ TIERS: dict[str, dict[str, Any]] = {
 }
 
 
-def _render(job: tuple[str, int, Any, Any, int, int]) -> tuple[str, float]:
-    name, n, spec, domain, seed, size = job
+#: one render job: (cache folder, set name, images, spec, domain, render seed, size)
+Render = tuple[Path, str, int, Any, Any, int, int]
+
+
+def shared_renders(cache: Path, base: Any, n_train: int, n_eval: int, seed: int,
+                   size: int) -> list[Render]:  # fmt: skip
+    """The training set ``full_<n_train>`` from the full spec and every evaluation set, with the
+    render seeds every tier (and ``visual_resolution.py``) uses, so their scenes are the same."""
+    realities = domrand.realities("domrand/Localization-v0")
+    return [
+        (cache, f"full_{n_train}", n_train, base, None, 1000 + seed, size),
+        (cache, "eval_sim", n_eval, base, None, 2000 + seed, size),
+        *[(cache, f"eval_{r}", n_eval, None, realities[r], 5000 + i + seed, size)
+          for i, r in enumerate(REALITIES)],
+    ]  # fmt: skip
+
+
+def render_job(job: Render) -> tuple[str, float]:
+    cache, name, n, spec, domain, seed, size = job
     t = time.perf_counter()
-    render_set(CACHE / name, n, spec=spec, domain=domain, seed=seed, size=size)
+    render_set(cache / name, n, spec=spec, domain=domain, seed=seed, size=size)
     return name, time.perf_counter() - t
 
 
-def _train(job: dict[str, Any]) -> dict[str, Any]:
-    """One CNN: load its training images, fit, score on every evaluation set."""
+def train_job(job: dict[str, Any]) -> dict[str, Any]:
+    """One CNN: load its training images from ``job["cache"]``, fit, score on every
+    evaluation set."""
     from domrand.dataset import read_shards
 
     def load(name: str, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        shards = list(read_shards(CACHE / name))
+        shards = list(read_shards(job["cache"] / name))
         x = np.concatenate([s.images for s in shards])[:n]
         y = np.concatenate([s.labels for s in shards])[:n]
         return x, y
@@ -112,14 +130,6 @@ def _train(job: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _init_worker(cache: Path) -> None:
-    global CACHE
-    CACHE = cache
-
-
-CACHE = Path(".")
-
-
 def run_seed(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     """Render (cached) and train every CNN of one seed; its rows and timings."""
     tier = TIERS[args.tier]
@@ -131,25 +141,18 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     t0 = time.perf_counter()
 
     # ------------------------------------------------------------ renders (cached)
-    renders: list[tuple[str, int, Any, Any, int, int]] = [
-        (f"full_{n_max}", n_max, base, None, 1000 + seed, size),
-        ("eval_sim", n_eval, base, None, 2000 + seed, size),
-        (f"nodistractors_{k_fixed}", k_fixed, spec_variant(base, distractors=False), None,
+    shared = shared_renders(cache, base, n_max, n_eval, seed, size)
+    renders = [
+        *shared[:2],
+        (cache, f"nodistractors_{k_fixed}", k_fixed, spec_variant(base, distractors=False), None,
          3000 + seed, size),
+        *[(cache, f"textures{k}_{k_fixed}", k_fixed, spec_variant(base, textures=k), None,
+           4000 + k + seed, size) for k in tier["textures"] if k != 1024],
+        *shared[2:],
     ]  # fmt: skip
-    renders += [
-        (f"textures{k}_{k_fixed}", k_fixed, spec_variant(base, textures=k), None, 4000 + k + seed,
-         size)
-        for k in tier["textures"] if k != 1024
-    ]  # fmt: skip
-    realities = domrand.realities("domrand/Localization-v0")
-    renders += [
-        (f"eval_{r}", n_eval, None, realities[r], 5000 + i + seed, size)
-        for i, r in enumerate(REALITIES)
-    ]
     render_s: dict[str, float] = {}
-    with ProcessPoolExecutor(args.workers, initializer=_init_worker, initargs=(cache,)) as ex:
-        for name, dt in ex.map(_render, renders):
+    with ProcessPoolExecutor(args.workers) as ex:
+        for name, dt in ex.map(render_job, renders):
             render_s[name] = dt
             print(f"seed {seed}: rendered {name} in {dt:.0f} s", flush=True)
     t_render = time.perf_counter() - t0
@@ -161,7 +164,7 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     def job(group: str, value: Any, data: str, n: int, textures: int, distractors: bool) -> None:
         jobs.append({"group": group, "value": value, "data": data, "n": n, "textures": textures,
                      "distractors": distractors, "settings": settings, "seed": seed,
-                     "evals": evals})  # fmt: skip
+                     "evals": evals, "cache": cache})  # fmt: skip
 
     for n in tier["images"]:
         job("images", n, f"full_{n_max}", n, 1024, True)
@@ -170,9 +173,9 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict[str, Any]:
             job("textures", k, f"textures{k}_{k_fixed}", k_fixed, k, True)
     job("distractors", False, f"nodistractors_{k_fixed}", k_fixed, 1024, False)
     t1 = time.perf_counter()
-    with ProcessPoolExecutor(args.workers, initializer=_init_worker, initargs=(cache,)) as ex:
+    with ProcessPoolExecutor(args.workers) as ex:
         rows = []
-        for row in ex.map(_train, jobs):
+        for row in ex.map(train_job, jobs):
             rows.append(row)
             errs = ", ".join(f"{k} {v['mean_cm']:.1f}" for k, v in row["errors"].items())
             print(f"seed {seed}: {row['group']}={row['value']}: {errs} cm "

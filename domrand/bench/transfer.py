@@ -22,7 +22,7 @@ import os
 import platform
 import shutil
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ __all__ = [
     "plan_cells",
     "run_cell",
     "run_transfer",
+    "score_on_domains",
     "score_on_realities",
     "select",
     "write_cell",
@@ -247,18 +248,23 @@ def score_on_realities(
     Returns:
         reality name -> :class:`~domrand.policies.evaluate.EvalResult`.
     """
-    from domrand.policies.evaluate import evaluate
     from domrand.registry import reality_path
+
+    chosen = realities_of(plan) if names is None else names
+    return score_on_domains(policy, plan, seed, {n: reality_path(plan.env_id, n) for n in chosen})
+
+
+def score_on_domains(
+    policy: Any, plan: EnvPlan, seed: int, domains: Mapping[str, Any]
+) -> dict[str, Any]:
+    """:func:`score_on_realities` on any domain files (name -> path), e.g. candidate realities."""
+    from domrand.policies.evaluate import evaluate
 
     return {
         name: evaluate(
-            policy,
-            plan.env_id,
-            domain=reality_path(plan.env_id, name),
-            episodes=plan.episodes,
-            seed=EVAL_SEED + seed,
+            policy, plan.env_id, domain=path, episodes=plan.episodes, seed=EVAL_SEED + seed
         )
-        for name in (realities_of(plan) if names is None else names)
+        for name, path in domains.items()
     }
 
 
