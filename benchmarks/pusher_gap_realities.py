@@ -64,40 +64,75 @@ def candidates() -> dict[str, Path]:
     return {p.stem: p for p in sorted(CANDIDATES.glob("*.yaml"))}
 
 
-def _score(policy: Any, seed: int, names: list[str]) -> dict[str, dict[str, float]]:
-    """The benchmark's scoring on candidate files."""
+def _score(
+    policy: Any,
+    seed: int,
+    names: list[str],
+    plan: Any = PLAN,
+    domains: dict[str, Path] | None = None,
+) -> dict[str, dict[str, float]]:
+    """The benchmark's scoring on domain files (default: the candidates)."""
     from domrand.bench.transfer import score_on_domains
 
-    paths = candidates()
-    scores = score_on_domains(policy, PLAN, seed, {n: paths[n] for n in names})
+    paths = candidates() if domains is None else domains
+    scores = score_on_domains(policy, plan, seed, {n: paths[n] for n in names})
     return {n: {"return_mean": r.mean, "success_rate": r.success_rate, "faults": r.faults}
             for n, r in scores.items()}  # fmt: skip
 
 
-def _calibrate(job: tuple[str, str | None, int, Path]) -> dict[str, Any]:
-    """One calibration cell: ``no_dr`` (reality None) or the oracle of one candidate."""
+def calibrate_cell(
+    plan: Any, domains: dict[str, Path], method: str, reality: str | None, seed: int, work: Path
+) -> dict[str, Any]:
+    """One calibration cell: ``no_dr`` (reality None, scored on every domain) or the oracle of
+    one domain (trained and scored on it), with ``plan``'s budget; cached as JSON in ``work``."""
     import torch
 
     import domrand
     from domrand.bench.methods import train_config
     from domrand.policies.checkpoint import load_policy
+    from domrand.policies.evaluate import evaluate
     from domrand.policies.train import train
 
-    method, reality, seed, work = job
     name = f"{method}_{reality}_seed{seed}" if reality else f"{method}_seed{seed}"
     done = work / f"{name}.json"
     if done.exists():
         return json.loads(done.read_text(encoding="utf-8"))
     torch.set_num_threads(1)
     t0 = time.perf_counter()
-    spec = domrand.load_spec(candidates()[reality], env=ENV) if reality else None
-    train(train_config(PLAN, seed), work / name / "policy", spec=spec, progress=False)
+    spec = domrand.load_spec(domains[reality], env=plan.env_id) if reality else None
+    train(train_config(plan, seed), work / name / "policy", spec=spec, progress=False)
     policy, _ = load_policy(work / name / "policy")
-    names = [reality] if reality else list(candidates())
+    names = [reality] if reality else list(domains)
     cell = {"method": method, "reality": reality, "seed": seed,
-            "scores": _score(policy, seed, names), "wall_s": time.perf_counter() - t0}  # fmt: skip
+            "scores": _score(policy, seed, names, plan, domains),
+            "wall_s": time.perf_counter() - t0}  # fmt: skip
+    if not reality:  # how well the nominal task was learned
+        r = evaluate(policy, plan.env_id, episodes=plan.episodes, seed=1000 + seed)
+        cell["nominal"] = {"return_mean": r.mean, "success_rate": r.success_rate}
     atomic_write_text(done, json.dumps(cell, indent=1) + "\n")
     return cell
+
+
+def _calibrate(job: tuple[str, str | None, int, Path]) -> dict[str, Any]:
+    method, reality, seed, work = job
+    return calibrate_cell(PLAN, candidates(), method, reality, seed, work)
+
+
+def gap_table(cal: list[dict[str, Any]], names: list[str]) -> dict[str, dict[str, Any]]:
+    """Per domain: the oracles' and no DR's returns, gap = oracle - no DR, its SE (unpaired,
+    sample variances) and whether it is a gap (> 0 and > 2 SE); printed as it goes."""
+    table: dict[str, dict[str, Any]] = {}
+    for n in names:
+        nodr = [c["scores"][n]["return_mean"] for c in cal if c["method"] == "no_dr"]
+        orc = [c["scores"][n]["return_mean"] for c in cal if c["reality"] == n]
+        gap = statistics.mean(orc) - statistics.mean(nodr)
+        se = (statistics.variance(orc) / len(orc) + statistics.variance(nodr) / len(nodr)) ** 0.5
+        table[n] = {"oracle": orc, "no_dr": nodr, "gap": gap, "se": se,
+                    "has_gap": gap > 0 and gap > 2 * se}  # fmt: skip
+        verdict = "GAP" if table[n]["has_gap"] else "no gap"
+        print(f"{n:16s} oracle {statistics.mean(orc):7.2f}  no DR {statistics.mean(nodr):7.2f}  "
+              f"gap {gap:+6.2f} +- {se:.2f}  -> {verdict}")  # fmt: skip
+    return table
 
 
 def _test(job: tuple[str, int, Path, list[str]]) -> dict[str, Any]:
@@ -131,17 +166,7 @@ def main() -> None:
     jobs += [("oracle", n, s, args.work) for n in names for s in CALIBRATION_SEEDS]
     with ProcessPoolExecutor(2) as ex:
         cal = list(ex.map(_calibrate, jobs))
-    calibration: dict[str, Any] = {}
-    for n in names:
-        nodr = [c["scores"][n]["return_mean"] for c in cal if c["method"] == "no_dr"]
-        orc = [c["scores"][n]["return_mean"] for c in cal if c["reality"] == n]
-        gap = statistics.mean(orc) - statistics.mean(nodr)
-        se = (statistics.variance(orc) / len(orc) + statistics.variance(nodr) / len(nodr)) ** 0.5
-        calibration[n] = {"oracle": orc, "no_dr": nodr, "gap": gap, "se": se,
-                          "has_gap": gap > 0 and gap > 2 * se}  # fmt: skip
-        verdict = "GAP" if calibration[n]["has_gap"] else "no gap"
-        print(f"{n:14s} oracle {statistics.mean(orc):7.2f}  no DR {statistics.mean(nodr):7.2f}  "
-              f"gap {gap:+6.2f} +- {se:.2f}  -> {verdict}")  # fmt: skip
+    calibration = gap_table(cal, names)
     gapped = [n for n in names if calibration[n]["has_gap"]]
     doc: dict[str, Any] = {
         "benchmark": "pusher_gap_realities",

@@ -30,6 +30,7 @@ __all__ = [
     "realities",
     "reality_path",
     "register_variant",
+    "same_family",
 ]
 
 
@@ -67,6 +68,13 @@ ENVS: dict[str, EnvInfo] = {
             100,
             "pusher",
             "planar x-y pusher on a table; push a puck to a random goal",
+        ),
+        EnvInfo(
+            "domrand/PusherPlace-v0",
+            "domrand.envs.pusher:PusherPlaceEnv",
+            100,
+            "pusher",
+            "Pusher-v0, but the puck must come to rest on the goal (< 5 cm/s) to succeed",
         ),
         EnvInfo(
             "domrand/Localization-v0",
@@ -123,6 +131,11 @@ def _info(env_id: str) -> EnvInfo:
             f"unknown env {env_id!r}{did_you_mean(env_id, ENVS)}; known: {', '.join(ENVS)}"
         )
     return ENVS[env_id]
+
+
+def same_family(a: str, b: str) -> bool:
+    """Whether two env ids share their shipped spec and realities (Pusher-v0 and PusherPlace-v0)."""
+    return a in ENVS and b in ENVS and ENVS[a].asset_name == ENVS[b].asset_name
 
 
 def knobs_for(env_id: str, **env_kwargs: Any) -> KnobSet:

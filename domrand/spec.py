@@ -81,12 +81,20 @@ class RandomizationSpec(TunableViews):
         """Check the spec against an env's knobs and return a bound copy.
 
         Raises:
-            EnvMismatchError: the spec's ``env:`` names another env.
+            EnvMismatchError: the spec's ``env:`` names another env (one sharing this env's
+                shipped spec and realities, such as another version, is accepted).
             UnknownKnobError: a knob is not exposed by the env (with did-you-mean).
             SpecRangeError: a distribution's support leaves a knob's valid range.
         """
+        from domrand.registry import same_family
+
         f = self.source
-        if env_id is not None and self.env is not None and self.env != env_id:
+        if (
+            env_id is not None
+            and self.env is not None
+            and self.env != env_id
+            and not same_family(self.env, env_id)
+        ):
             raise EnvMismatchError(
                 "spec is for another env", file=f, path="env", value=self.env, allowed=env_id
             )

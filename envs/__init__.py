@@ -5,7 +5,7 @@ from domrand.envs.cartpole import CartPoleEnv
 from domrand.envs.dynamics import Dynamics
 from domrand.envs.kuka_reach import KukaReachEnv
 from domrand.envs.pd import JointPD
-from domrand.envs.pusher import PusherEnv
+from domrand.envs.pusher import PusherEnv, PusherPlaceEnv
 
 __all__ = [
     "BulletEnv",
@@ -15,4 +15,5 @@ __all__ = [
     "KnobBinding",
     "KukaReachEnv",
     "PusherEnv",
+    "PusherPlaceEnv",
 ]

@@ -1,5 +1,8 @@
 """``domrand/Pusher-v0``: push a puck across a table to a goal with a planar x-y pusher.
 
+``domrand/PusherPlace-v0`` (:class:`PusherPlaceEnv`) is the same task with a stricter success
+rule: the puck must come to rest on the goal.
+
 Description:
     A round pusher tip (radius 2.5 cm, 0.5 kg on a 0.5 kg carriage) rides an x-y gantry of two
     prismatic joints and hovers 3 mm above a 1 x 1 m table (top at z = 0), so it touches only the
@@ -24,7 +27,9 @@ Action:
 Reward:
     ``-|goal - puck| - 0.5 * |puck - tip|`` in metres every step. The episode terminates when the
     puck is within 5 cm of the goal (bonus +10) or falls off the table (no bonus); it is
-    truncated after 100 steps (5 s).
+    truncated after 100 steps (5 s). In v0 a puck that slides through the goal disc at any speed
+    succeeds; in ``PusherPlace-v0`` it must also be slower than 5 cm/s there, i.e. placed on the
+    goal rather than shot across it.
 Knobs:
     ``puck.mass`` (kg), ``puck.friction`` (lateral), ``puck.rolling_friction``,
     ``puck.spinning_friction``, ``puck.linear_damping`` and ``puck.angular_damping`` (1/s, via
@@ -39,6 +44,11 @@ Version history:
     v0: first release.
     ``reset(options={"state": obs})`` (start from a given state, e.g. a real trajectory's
     first observation) added without changing anything else.
+    ``PusherPlace-v0``: success (bonus and termination) also needs the puck slower than
+    ``settle_speed`` (5 cm/s); everything else, knobs and the shipped spec and realities
+    included, is Pusher-v0's. Under Pusher-v0's rule a puck that slides on past the goal still
+    counts, so the dynamics that decide how far a puck slides (friction, damping, mass) change
+    less of what succeeds.
 """
 
 from __future__ import annotations
@@ -58,7 +68,7 @@ from domrand.envs.pd import JointPD
 from domrand.envs.scene import Camera, Distractors, Light, VisualObject, VisualScene
 from domrand.registry import assets_dir
 
-__all__ = ["PusherEnv"]
+__all__ = ["PusherEnv", "PusherPlaceEnv"]
 
 _GANTRY = (0, 1)  # prismatic x, then y
 _TIP = 1  # the link carried by joint y
@@ -79,6 +89,8 @@ class PusherEnv(BulletEnv):
     success_bonus: ClassVar[float] = 10.0
     #: nominal puck damping (pybullet cannot report it; its own default is 0.04)
     puck_damping: ClassVar[float] = 0.5
+    #: success needs the puck's planar speed below this (m/s); v0 has no such condition
+    settle_speed: ClassVar[float] = math.inf
 
     def __init__(
         self,
@@ -226,10 +238,11 @@ class PusherEnv(BulletEnv):
     def _task_outcome(self, state: Sequence[float]) -> tuple[float, bool, dict[str, Any]]:
         dist = math.hypot(state[11], state[12])
         reach = math.hypot(state[13], state[14])
-        success = dist < self.success_radius
+        speed = math.hypot(state[6], state[7])
+        success = dist < self.success_radius and speed < self.settle_speed
         fell = self._puck_z < -0.05
         reward = -dist - 0.5 * reach + (self.success_bonus if success else 0.0)
-        info = {"distance": dist, "is_success": success, "puck_fell": fell}
+        info = {"distance": dist, "is_success": success, "puck_fell": fell, "puck_speed": speed}
         return reward, success or fell, info
 
     # ------------------------------------------------------------------ rendering
@@ -248,3 +261,9 @@ class PusherEnv(BulletEnv):
             # along the far edge of the table, clear of the puck's and the goal's ranges
             distractors=Distractors(5, (-0.45, 0.45), (0.32, 0.45), 0.0, size=0.05),
         )
+
+
+class PusherPlaceEnv(PusherEnv):
+    """``domrand/PusherPlace-v0``: Pusher-v0, but the puck must come to rest on the goal."""
+
+    settle_speed: ClassVar[float] = 0.05
