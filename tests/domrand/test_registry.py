@@ -10,7 +10,7 @@ import pytest
 
 import domrand
 from domrand import registry
-from domrand.errors import DomrandError, SpecError, SpecFileError
+from domrand.errors import DomrandError, EnvMismatchError, SpecError, SpecFileError
 from domrand.spec import Mode, load_domain, load_spec
 
 ENV_ID = "domrand/CartPole-v0"
@@ -190,3 +190,14 @@ def test_visual_spec_files_validate_and_need_a_rendering_env() -> None:
     obs, info = env.reset()
     assert obs.shape == (32, 32, 3) and "floor.texture" in info["domain"]
     env.close()
+
+
+def test_a_spec_binds_to_an_env_sharing_its_assets_only() -> None:
+    """Pusher-v0's shipped spec and realities serve PusherPlace-v0; other envs still refuse."""
+    path = domrand.default_spec_path("domrand/Pusher-v0")
+    spec = load_spec(path, "domrand/PusherPlace-v0")
+    assert spec.env == "domrand/Pusher-v0" and "puck.mass" in spec.knobs
+    with pytest.raises(EnvMismatchError, match="allowed: domrand/KukaReach-v0"):
+        load_spec(path, "domrand/KukaReach-v0")
+    with pytest.raises(EnvMismatchError):
+        load_spec(domrand.default_spec_path("domrand/CartPole-v0"), "domrand/PusherPlace-v0")

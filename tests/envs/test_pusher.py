@@ -1,4 +1,5 @@
-"""domrand/Pusher-v0: every knob acts, physical directions, feasibility, seeding, checks."""
+"""domrand/Pusher-v0 (and PusherPlace-v0): every knob acts, physical directions, feasibility,
+seeding, checks."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from gymnasium.utils.env_checker import check_env
 import domrand
 import domrand.envs.pusher as pusher_module
 from domrand.envs._bullet import pybullet
-from domrand.envs.pusher import PusherEnv
+from domrand.envs.pusher import PusherEnv, PusherPlaceEnv
 from domrand.knobs import Knob
 from domrand.spec import load_domain, load_spec
 
@@ -250,6 +251,51 @@ def test_success_pays_the_bonus_and_terminates(raw: PusherEnv) -> None:
     raw._goal = (px + 0.01, py)
     _, r, terminated, _, info = raw.step(np.zeros(2, np.float32))
     assert terminated and info["is_success"] and r > PusherEnv.success_bonus - 1.0
+
+
+def _puck_near_goal(env: PusherEnv, speed: float) -> tuple[float, bool, dict]:
+    """Put the goal 1 cm ahead of the resting puck, give the puck ``speed`` along it, one step."""
+    env.reset(seed=0)
+    (px, py, _), _ = env._p.getBasePositionAndOrientation(env._puck)
+    env._goal = (px + 0.01, py)
+    env._p.resetBaseVelocity(env._puck, (speed, 0.0, 0.0), (0, 0, 0))
+    _, r, terminated, _, info = env.step(np.zeros(2, np.float32))
+    return r, terminated, info
+
+
+def test_place_succeeds_only_when_the_puck_rests_on_the_goal() -> None:
+    """Pusher-v0 counts a puck shot through the goal disc; PusherPlace-v0 does not."""
+    v0, place = PusherEnv(), PusherPlaceEnv()
+    try:
+        r, terminated, info = _puck_near_goal(v0, 0.6)
+        assert terminated and info["is_success"] and r > PusherEnv.success_bonus - 1.0
+        r, terminated, info = _puck_near_goal(place, 0.6)
+        assert info["puck_speed"] > PusherPlaceEnv.settle_speed
+        assert not terminated and not info["is_success"] and r < 0
+        r, terminated, info = _puck_near_goal(place, 0.0)
+        assert info["puck_speed"] < PusherPlaceEnv.settle_speed
+        assert terminated and info["is_success"] and r > PusherEnv.success_bonus - 1.0
+    finally:
+        v0.close()
+        place.close()
+
+
+def test_place_is_pusher_v0_with_another_success_rule() -> None:
+    """Same knobs, nominal values, spec and realities; the same rollout until a success."""
+    a, b = domrand.make(ENV_ID, seed=5), domrand.make("domrand/PusherPlace-v0", seed=5)
+    try:
+        assert a.unwrapped.nominal_domain == b.unwrapped.nominal_domain
+        assert domrand.realities(ENV_ID) == domrand.realities("domrand/PusherPlace-v0")
+        oa, _ = a.reset()
+        ob, _ = b.reset()
+        for _ in range(8):  # the scripted push has not reached the goal yet
+            np.testing.assert_array_equal(oa, ob)
+            oa, ra, *_ = a.step(scripted(oa))
+            ob, rb, *_ = b.step(scripted(ob))
+            assert ra == rb
+    finally:
+        a.close()
+        b.close()
 
 
 # ---------------------------------------------------------------------- seeding and faults
