@@ -23,6 +23,11 @@ Protocol, written down (and committed) before any of its cells ran, 2026-11-27:
    as the earlier finding. Otherwise the benchmark stays on Pusher-v0 and this result is
    reported next to the other Pusher diagnostics.
 
+Outcome (2026-11-27, 15.0 min): no reality has a gap (largest: ``hard_region``, oracle - no DR
++2.52 +- 2.63), so the benchmark stays on Pusher-v0. No DR learned to place on seeds 11 and 12
+(nominal success 0.65, 0.55) but not on seed 10 (0.0); the oracles' success on their own reality
+ranges from 0.0 to 0.8 across seeds. See the README's transfer-benchmark section.
+
 Writes benchmarks/results/pusher_place.json. Finished cells are kept in ``--work``.
 
 Usage: python benchmarks/pusher_place.py [--work runs/pusher_place]
