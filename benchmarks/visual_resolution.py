@@ -15,7 +15,9 @@ sim agreed (3.31 vs 3.3 cm), the held-out sets moved by up to 0.7 cm, about the 
 Writes benchmarks/results/visual_resolution.{json,md}. Renders are cached under --cache in
 the same folders as the full tier's (``full_<size>px_seed<seed>``).
 
-Finished CNNs are kept as JSON under ``--cache``/cells, so adding a cell trains only that one.
+Finished CNNs are kept as JSON under ``--cache``/cells (the visual-transfer cell cache, which
+the full tier shares: its 20,000-image, 20,000-step CNNs are this script's 64:20000 cells), so
+adding a cell trains only that one.
 
 Usage: python benchmarks/visual_resolution.py [--cells 64:5000 128:5000 64:20000] [--seeds 0 1]
        [--workers 2]
@@ -36,22 +38,15 @@ import numpy as np
 import visual_transfer as vt
 import yaml
 
-from domrand.fsutil import atomic_write_text
-
 IMAGES = 20_000
 TIER = vt.TIERS["full"]
 OUT = vt.RESULTS / "visual_resolution"
 
 
 def _train(job: dict[str, Any]) -> dict[str, Any]:
-    name = f"{job['size']}px_{job['steps']}steps_seed{job['seed']}.json"
-    done = job["cache"].parent / "cells" / name
-    if done.exists():
-        return json.loads(done.read_text(encoding="utf-8"))
-    cell = {**vt.train_job(job), "size": job["size"], "steps": job["steps"], "seed": job["seed"]}
-    done.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(done, json.dumps(cell, indent=1) + "\n")
-    return cell
+    """One CNN through the visual-transfer cell cache, tagged with its size, steps and seed."""
+    return {**vt.cached_train_job(job), "size": job["size"], "steps": job["steps"],
+            "seed": job["seed"]}  # fmt: skip
 
 
 def _parse_cell(text: str) -> tuple[int, int]:
