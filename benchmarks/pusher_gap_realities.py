@@ -113,9 +113,22 @@ def calibrate_cell(
     return cell
 
 
-def _calibrate(job: tuple[str, str | None, int, Path]) -> dict[str, Any]:
-    method, reality, seed, work = job
-    return calibrate_cell(PLAN, candidates(), method, reality, seed, work)
+def _calibrate_job(job: tuple[Any, dict[str, Path], str, str | None, int, Path]) -> dict[str, Any]:
+    return calibrate_cell(*job)
+
+
+def calibrate(
+    plan: Any, domains: dict[str, Path], work: Path
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], list[str]]:
+    """Step 1 of the protocol on ``domains``: no DR and one oracle per domain on the calibration
+    seeds, two cells side by side. Returns the cells, :func:`gap_table` and the gapped names."""
+    names = list(domains)
+    jobs = [(plan, domains, "no_dr", None, s, work) for s in CALIBRATION_SEEDS]
+    jobs += [(plan, domains, "oracle", n, s, work) for n in names for s in CALIBRATION_SEEDS]
+    with ProcessPoolExecutor(2) as ex:
+        cal = list(ex.map(_calibrate_job, jobs))
+    table = gap_table(cal, names)
+    return cal, table, [n for n in names if table[n]["has_gap"]]
 
 
 def gap_table(cal: list[dict[str, Any]], names: list[str]) -> dict[str, dict[str, Any]]:
@@ -160,14 +173,8 @@ def main() -> None:
     ap.add_argument("--policies", type=Path, default=Path("runs/pusher_own_distribution"))
     args = ap.parse_args()
     t0 = time.perf_counter()
-    names = list(candidates())
     # 1. calibration (DR-blind): no DR and one oracle per candidate, calibration seeds
-    jobs = [("no_dr", None, s, args.work) for s in CALIBRATION_SEEDS]
-    jobs += [("oracle", n, s, args.work) for n in names for s in CALIBRATION_SEEDS]
-    with ProcessPoolExecutor(2) as ex:
-        cal = list(ex.map(_calibrate, jobs))
-    calibration = gap_table(cal, names)
-    gapped = [n for n in names if calibration[n]["has_gap"]]
+    cal, calibration, gapped = calibrate(PLAN, candidates(), args.work)
     doc: dict[str, Any] = {
         "benchmark": "pusher_gap_realities",
         "train_steps": PLAN.train_steps,

@@ -41,13 +41,11 @@ import json
 import statistics
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from pusher_gap_realities import CALIBRATION_SEEDS, calibrate_cell, gap_table
+from pusher_gap_realities import CALIBRATION_SEEDS, calibrate
 
 from domrand.bench.tiers import TIERS
 
@@ -63,23 +61,12 @@ def realities() -> dict[str, Path]:
     return domrand.realities(ENV)
 
 
-def _calibrate(job: tuple[str, str | None, int, Path]) -> dict[str, Any]:
-    method, reality, seed, work = job
-    return calibrate_cell(PLAN, realities(), method, reality, seed, work)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, default=Path("runs/pusher_place"))
     args = ap.parse_args()
     t0 = time.perf_counter()
-    names = list(realities())
-    jobs = [("no_dr", None, s, args.work) for s in CALIBRATION_SEEDS]
-    jobs += [("oracle", n, s, args.work) for n in names for s in CALIBRATION_SEEDS]
-    with ProcessPoolExecutor(2) as ex:
-        cal = list(ex.map(_calibrate, jobs))
-    calibration = gap_table(cal, names)
-    gapped = [n for n in names if calibration[n]["has_gap"]]
+    cal, calibration, gapped = calibrate(PLAN, realities(), args.work)
     nominal = [c["nominal"] for c in cal if c["method"] == "no_dr"]
     success = statistics.mean(n["success_rate"] for n in nominal)
     print(f"no DR on the nominal env: success {success:.2f} "
