@@ -1,15 +1,17 @@
 """Visual transfer: do image resolution or optimization close the gap to Tobin et al.'s 1.5 cm?
 
-The full visual-transfer tier (``benchmarks/visual_transfer.py --tier full``) trains its CNNs on
-64 px renders; its best held-out error is 1.8 cm (``wood_table``, 20,000 images), with the
-error still falling as images are added. Tobin et al. (2017) used full-resolution images. This
-trains the same CNN (``domrand.visual_transfer.Localizer``, the full tier's optimization: 5,000
-Adam steps of 64) on the full tier's 20,000-image arm (1,024 textures, distractors) at several
-image sizes, and with more Adam steps (each cell is ``SIZE:STEPS``). The scenes are the same at
-every size: the renders use the full tier's seeds, and the image size does not enter the domain
-sampling. Every CNN is scored on 1,000 images of each
-evaluation set (``sim`` and the four Localization realities), like the full tier.
-The 64 px, 5,000-step cells are the full tier's 20,000-image cells again, in a later session:
+The full visual-transfer tier (``benchmarks/visual_transfer.py --tier full``) trained its CNNs on
+64 px renders for 5,000 Adam steps until 2026-11-27; its best held-out error was 1.8 cm
+(``wood_table``, 20,000 images). Tobin et al. (2017) used full-resolution images. This trains
+the same CNN (``domrand.visual_transfer.Localizer``, Adam batches of 64) on the full tier's
+20,000-image arm (1,024 textures, distractors) at several image sizes, and with more Adam
+steps (each cell is ``SIZE:STEPS``). The scenes are the same at every size: the renders use the
+full tier's seeds, and the image size does not enter the domain sampling. Every CNN is scored
+on 1,000 images of each evaluation set (``sim`` and the four Localization realities), like the
+full tier.
+This found the 5,000-step CNNs underfit, so the full tier now trains for 20,000 steps, and its
+20,000-image CNNs are this script's 64:20000 cells. The 64 px, 5,000-step cells are the former
+full tier's 20,000-image cells again, in a later session:
 sim agreed (3.31 vs 3.3 cm), the held-out sets moved by up to 0.7 cm, about the seed spread.
 
 Writes benchmarks/results/visual_resolution.{json,md}. Renders are cached under --cache in
