@@ -64,18 +64,11 @@ def candidates() -> dict[str, Path]:
     return {p.stem: p for p in sorted(CANDIDATES.glob("*.yaml"))}
 
 
-def _score(
-    policy: Any,
-    seed: int,
-    names: list[str],
-    plan: Any = PLAN,
-    domains: dict[str, Path] | None = None,
-) -> dict[str, dict[str, float]]:
-    """The benchmark's scoring on domain files (default: the candidates)."""
+def _score(policy: Any, seed: int, plan: Any, domains: dict[str, Path]) -> dict[str, Any]:
+    """The benchmark's scoring on domain files (name -> path)."""
     from domrand.bench.transfer import score_on_domains
 
-    paths = candidates() if domains is None else domains
-    scores = score_on_domains(policy, plan, seed, {n: paths[n] for n in names})
+    scores = score_on_domains(policy, plan, seed, domains)
     return {n: {"return_mean": r.mean, "success_rate": r.success_rate, "faults": r.faults}
             for n, r in scores.items()}  # fmt: skip
 
@@ -102,9 +95,9 @@ def calibrate_cell(
     spec = domrand.load_spec(domains[reality], env=plan.env_id) if reality else None
     train(train_config(plan, seed), work / name / "policy", spec=spec, progress=False)
     policy, _ = load_policy(work / name / "policy")
-    names = [reality] if reality else list(domains)
+    scored = {reality: domains[reality]} if reality else domains
     cell = {"method": method, "reality": reality, "seed": seed,
-            "scores": _score(policy, seed, names, plan, domains),
+            "scores": _score(policy, seed, plan, scored),
             "wall_s": time.perf_counter() - t0}  # fmt: skip
     if not reality:  # how well the nominal task was learned
         r = evaluate(policy, plan.env_id, episodes=plan.episodes, seed=1000 + seed)
@@ -156,7 +149,8 @@ def _test(job: tuple[str, int, Path, list[str]]) -> dict[str, Any]:
     method, seed, policies, names = job
     torch.set_num_threads(1)
     policy, _ = load_policy(policies / f"{method}_seed{seed}" / "policy")
-    return {"method": method, "seed": seed, "scores": _score(policy, seed, names)}
+    domains = {n: candidates()[n] for n in names}
+    return {"method": method, "seed": seed, "scores": _score(policy, seed, PLAN, domains)}
 
 
 def _paired(diffs: list[float]) -> dict[str, Any]:
