@@ -42,6 +42,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -50,37 +51,33 @@ from pusher_gap_realities import CALIBRATION_SEEDS, calibrate
 from domrand.bench.tiers import TIERS
 
 ENV = "domrand/PusherPlace-v0"
-PLAN = dataclasses.replace(TIERS["full"]["domrand/Pusher-v0"], env_id=ENV)
 OUT = Path(__file__).parent / "results" / "pusher_place.json"
 MIN_GAPS = 2  #: realities with a gap needed to move the benchmark (Pusher-v0's full tier: 1)
 
 
-def realities() -> dict[str, Path]:
+def check_gaps(env: str, benchmark: str, out: Path, work: Path) -> dict[str, Any]:
+    """Steps 1 and 2 of a gap protocol on ``env``'s shipped realities: calibrate DR-blind with
+    the full tier's Pusher plan, decide whether the benchmark moves, write ``out``."""
     import domrand
+    from domrand.bench.transfer import machine_info
 
-    return domrand.realities(ENV)
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--work", type=Path, default=Path("runs/pusher_place"))
-    args = ap.parse_args()
+    plan = dataclasses.replace(TIERS["full"]["domrand/Pusher-v0"], env_id=env)
     t0 = time.perf_counter()
-    cal, calibration, gapped = calibrate(PLAN, realities(), args.work)
+    cal, calibration, gapped = calibrate(plan, domrand.realities(env), work)
     nominal = [c["nominal"] for c in cal if c["method"] == "no_dr"]
     success = statistics.mean(n["success_rate"] for n in nominal)
     print(f"no DR on the nominal env: success {success:.2f} "
           f"(seeds {[round(n['success_rate'], 2) for n in nominal]})")  # fmt: skip
     move = len(gapped) >= MIN_GAPS
-    print(f"realities with a gap: {gapped or 'none'} -> "
-          f"{'move the benchmark to ' + ENV if move else 'the benchmark stays on Pusher-v0'}")
-    from domrand.bench.transfer import machine_info
-
+    print(
+        f"realities with a gap: {gapped or 'none'} -> "
+        f"{'move the benchmark to ' + env if move else 'the benchmark stays on Pusher-v0'}"
+    )
     doc = {
-        "benchmark": "pusher_place",
-        "env": ENV,
-        "train_steps": PLAN.train_steps,
-        "episodes": PLAN.episodes,
+        "benchmark": benchmark,
+        "env": env,
+        "train_steps": plan.train_steps,
+        "episodes": plan.episodes,
         "calibration_seeds": list(CALIBRATION_SEEDS),
         "calibration": calibration,
         "with_gap": gapped,
@@ -90,8 +87,16 @@ def main() -> None:
         "calibration_cells": cal,
         "machine": machine_info(),
     }
-    OUT.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {OUT} ({doc['elapsed_s'] / 60:.1f} min)")
+    out.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {out} ({doc['elapsed_s'] / 60:.1f} min)")
+    return doc
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--work", type=Path, default=Path("runs/pusher_place"))
+    args = ap.parse_args()
+    check_gaps(ENV, "pusher_place", OUT, args.work)
 
 
 if __name__ == "__main__":

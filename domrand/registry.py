@@ -77,6 +77,14 @@ ENVS: dict[str, EnvInfo] = {
             "Pusher-v0, but the puck must come to rest on the goal (< 5 cm/s) to succeed",
         ),
         EnvInfo(
+            "domrand/PusherForce-v0",
+            "domrand.envs.pusher:PusherForceEnv",
+            100,
+            "pusher_force",
+            "Pusher-v0 with force-controlled gantry motors (no servo): the policy accelerates "
+            "and brakes the tip",
+        ),
+        EnvInfo(
             "domrand/Localization-v0",
             "domrand.envs.localization:LocalizationEnv",
             2,  # episodes terminate after their one step; a limit of 1 would also truncate them
@@ -327,9 +335,7 @@ def _backend_vec(
         info, reg = ENVS[env_id], gym.registry[env_id]
         base = next(b for b in _BUILTIN if ENVS[b].asset_name == info.asset_name)
         variant = (base, str(reg.entry_point), dict(reg.kwargs), info.summary)
-    recipes = [
-        EnvRecipe(env_id, spec, domain, s, dict(env_kwargs), variant) for s in seeds
-    ]
+    recipes = [EnvRecipe(env_id, spec, domain, s, dict(env_kwargs), variant) for s in seeds]
     own = not isinstance(backend, Backend)
     if own:
         backend = open_backend(backend if isinstance(backend, BackendConfig) else str(backend))

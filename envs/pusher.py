@@ -1,7 +1,8 @@
 """``domrand/Pusher-v0``: push a puck across a table to a goal with a planar x-y pusher.
 
 ``domrand/PusherPlace-v0`` (:class:`PusherPlaceEnv`) is the same task with a stricter success
-rule: the puck must come to rest on the goal.
+rule: the puck must come to rest on the goal. ``domrand/PusherForce-v0``
+(:class:`PusherForceEnv`) is the same task with a force-controlled gantry and no servo.
 
 Description:
     A round pusher tip (radius 2.5 cm, 0.5 kg on a 0.5 kg carriage) rides an x-y gantry of two
@@ -44,6 +45,13 @@ Version history:
     v0: first release.
     ``reset(options={"state": obs})`` (start from a given state, e.g. a real trajectory's
     first observation) added without changing anything else.
+    ``PusherForce-v0``: the action is the gantry motors' force, ``action * pusher.max_force``
+    (nominal 5 N per joint, :attr:`PusherForceEnv.force_scale`), applied every substep; there is
+    no PD servo, so ``pusher.kp`` / ``pusher.kd`` do not exist, a zero action coasts (only the
+    gantry's damping and friction slow the tip), and the tip's mass, damping and friction shape
+    every motion. Observation, reward, success rule and the puck/table knobs are Pusher-v0's; its
+    spec and realities are its own (``assets/specs/pusher_force.yaml``,
+    ``assets/realities/pusher_force``).
     ``PusherPlace-v0``: success (bonus and termination) also needs the puck slower than
     ``settle_speed`` (5 cm/s); everything else, knobs and the shipped spec and realities
     included, is Pusher-v0's. Under Pusher-v0's rule a puck that slides on past the goal still
@@ -66,9 +74,10 @@ from domrand.envs.bullet_env import BulletEnv, KnobBinding
 from domrand.envs.dynamics import Dynamics
 from domrand.envs.pd import JointPD
 from domrand.envs.scene import Camera, Distractors, Light, VisualObject, VisualScene
+from domrand.knobs import Knob
 from domrand.registry import assets_dir
 
-__all__ = ["PusherEnv", "PusherPlaceEnv"]
+__all__ = ["PusherEnv", "PusherForceEnv", "PusherPlaceEnv"]
 
 _GANTRY = (0, 1)  # prismatic x, then y
 _TIP = 1  # the link carried by joint y
@@ -267,3 +276,47 @@ class PusherPlaceEnv(PusherEnv):
     """``domrand/PusherPlace-v0``: Pusher-v0, but the puck must come to rest on the goal."""
 
     settle_speed: ClassVar[float] = 0.05
+
+
+class PusherForceEnv(PusherEnv):
+    """``domrand/PusherForce-v0``: Pusher-v0 with force-controlled gantry motors (no servo).
+
+    The action is the force of the two gantry motors as a fraction of ``pusher.max_force``
+    (nominal :attr:`force_scale` N per joint), applied at every substep. Like a torque-controlled
+    arm (Mehta et al. 2019's Pusher-3DOF), the policy itself must accelerate and brake the tip,
+    so the tip's mass, the gantry's damping and friction and the motor strength change what an
+    action does; under Pusher-v0's PD servo a stiff position loop hides most of them.
+    """
+
+    #: nominal motor force per unit action on each gantry joint (N); the ``pusher.max_force`` knob
+    force_scale: ClassVar[float] = 5.0
+    _SERVO_KNOBS: ClassVar[frozenset[str]] = frozenset(
+        {"pusher.kp", "pusher.kd", "pusher.max_force"}
+    )
+
+    def _task_bindings(self) -> list[KnobBinding]:
+        # The PD object stays (it switches the gantry's velocity motors off at every load), but
+        # its gains are not knobs: nothing reads them.
+        kept = [b for b in super()._task_bindings() if b.knob.name not in self._SERVO_KNOBS]
+        self._force = self.force_scale
+        self._motors = functools.partial(
+            pybullet.setJointMotorControlArray, physicsClientId=self._client_id
+        )
+
+        def set_force(value: float) -> None:
+            self._force = float(value)
+
+        knob = Knob(
+            "pusher.max_force",
+            self.force_scale,
+            "N",
+            0.0,
+            10.0 * self.force_scale,
+            low_open=True,
+            doc="gantry motor force at |action| = 1, per joint",
+        )
+        return [*kept, KnobBinding(knob, set_force)]
+
+    def _apply_action(self, action: list[float]) -> None:
+        f = self._force  # pybullet clears applied joint forces after every step: re-apply each
+        self._motors(self._pusher, _GANTRY, pybullet.TORQUE_CONTROL, forces=[f * a for a in action])

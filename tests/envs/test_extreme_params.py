@@ -46,7 +46,7 @@ def run(env: Any, domain: dict[str, Any], seed: int = 0) -> tuple[int, bool]:
     return n, False
 
 
-@pytest.fixture(params=["CartPole", "Pusher", "Localization"])
+@pytest.fixture(params=["CartPole", "Pusher", "PusherForce", "Localization"])
 def env(request: pytest.FixtureRequest) -> Iterator[Any]:
     kwargs = {"image_size": 16} if request.param == "Localization" else {}
     e = domrand.make(f"domrand/{request.param}-v0", **kwargs)
