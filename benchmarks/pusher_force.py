@@ -30,6 +30,11 @@ Protocol, written down (and committed) before any of its cells ran, 2026-11-27, 
    benchmark stays on Pusher-v0 and this result is reported next to the other Pusher
    diagnostics.
 
+Outcome (2026-11-27, 13.4 min): gaps on ``heavy_sticky`` (oracle - no DR +22.90 +- 7.80) and
+``laggy_bumpy`` (+11.52 +- 5.07); ``hard_region`` (+7.24 +- 3.82) and ``slippery_biased``
+(+4.60 +- 3.68) are positive but within 2 SE. No DR learned the nominal task on all three seeds
+(success 0.75, 0.70, 0.60). Two of four: the benchmark's Pusher rows move to PusherForce-v0.
+
 Writes benchmarks/results/pusher_force.json. Finished cells are kept in ``--work``.
 
 Usage: python benchmarks/pusher_force.py [--work runs/pusher_force]
