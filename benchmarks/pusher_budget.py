@@ -18,11 +18,11 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from domrand.bench.tiers import TIERS
+from domrand.bench.tiers import PUSHER_V0
 from domrand.bench.transfer import Cell, load_cached, run_cell
 
 ENV = "domrand/Pusher-v0"
-PLAN = TIERS["full"][ENV]
+PLAN = PUSHER_V0["full"]
 PLAN2 = dataclasses.replace(PLAN, train_steps=2 * PLAN.train_steps)
 OUT = Path(__file__).parent / "results" / "pusher_budget.json"
 

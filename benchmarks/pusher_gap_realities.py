@@ -46,11 +46,11 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from domrand.bench.tiers import TIERS
+from domrand.bench.tiers import PUSHER_V0
 from domrand.fsutil import atomic_write_text
 
 ENV = "domrand/Pusher-v0"
-PLAN = TIERS["full"][ENV]
+PLAN = PUSHER_V0["full"]
 HERE = Path(__file__).parent
 CANDIDATES = HERE / "realities" / "pusher_candidates"
 OUT = HERE / "results" / "pusher_gap_realities.json"

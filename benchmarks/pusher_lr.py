@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from domrand.bench.methods import train_config
-from domrand.bench.tiers import TIERS
+from domrand.bench.tiers import PUSHER_V0
 from domrand.bench.transfer import EVAL_SEED, score_on_realities
 
 ENV = "domrand/Pusher-v0"
-PLAN = dataclasses.replace(TIERS["full"][ENV], train_steps=2 * TIERS["full"][ENV].train_steps)
+PLAN = dataclasses.replace(PUSHER_V0["full"], train_steps=2 * PUSHER_V0["full"].train_steps)
 OUT = Path(__file__).parent / "results" / "pusher_lr.json"
 RATES = (1e-3, 3e-4)
 

@@ -52,11 +52,11 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from domrand.bench.tiers import TIERS
+from domrand.bench.tiers import PUSHER_V0
 from domrand.fsutil import atomic_write_text
 
 ENV = "domrand/Pusher-v0"
-PLAN = TIERS["full"][ENV]
+PLAN = PUSHER_V0["full"]
 OUT = Path(__file__).parent / "results" / "pusher_own_distribution.json"
 #: ``uniform_priv``: uniform DR with a privileged critic (``TrainConfig.privileged_critic``)
 #: ``autodr``: the benchmark's automatic DR cell (the guided method that did best on Pusher)

@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from pusher_gap_realities import CALIBRATION_SEEDS, calibrate
 
-from domrand.bench.tiers import TIERS
+from domrand.bench.tiers import PUSHER_V0
 
 ENV = "domrand/PusherPlace-v0"
 OUT = Path(__file__).parent / "results" / "pusher_place.json"
@@ -61,7 +61,7 @@ def check_gaps(env: str, benchmark: str, out: Path, work: Path) -> dict[str, Any
     import domrand
     from domrand.bench.transfer import machine_info
 
-    plan = dataclasses.replace(TIERS["full"]["domrand/Pusher-v0"], env_id=env)
+    plan = dataclasses.replace(PUSHER_V0["full"], env_id=env)
     t0 = time.perf_counter()
     cal, calibration, gapped = calibrate(plan, domrand.realities(env), work)
     nominal = [c["nominal"] for c in cal if c["method"] == "no_dr"]

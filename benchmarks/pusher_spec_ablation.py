@@ -30,11 +30,11 @@ from typing import Any
 import yaml
 
 from domrand.bench.methods import train_config
-from domrand.bench.tiers import TIERS
+from domrand.bench.tiers import PUSHER_V0
 from domrand.bench.transfer import score_on_realities
 
 ENV = "domrand/Pusher-v0"
-PLAN = TIERS["full"][ENV]
+PLAN = PUSHER_V0["full"]
 RESULTS = Path(__file__).parent / "results"
 OUT = RESULTS / "pusher_spec_ablation.json"
 #: the default spec's latency entry in each variant (None: dropped)

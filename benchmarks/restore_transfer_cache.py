@@ -27,7 +27,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from domrand.bench.tiers import TIERS
+from domrand.bench.tiers import PUSHER_V0, TIERS
 from domrand.bench.transfer import Cell, fingerprint, short_name, write_cell
 
 
@@ -42,7 +42,7 @@ def restore(results: Path, cache: Path, stale: set[str]) -> tuple[list[str], lis
     """Write the current cells of ``results`` into ``cache``; return (restored, skipped) labels."""
     doc = json.loads(results.read_text(encoding="utf-8"))
     tier = doc["tier"]
-    plans = TIERS[tier]
+    plans = {**TIERS[tier], PUSHER_V0[tier].env_id: PUSHER_V0[tier]}  # and the earlier Pusher
     recorded: dict[str, dict[str, Any]] = doc.get("cells", {})
     grouped: dict[Cell, list[dict[str, Any]]] = defaultdict(list)
     for row in doc["rows"]:

@@ -16,14 +16,14 @@ def add_bench_parser(sub: Any) -> None:
     actions.required = True
     p = actions.add_parser(
         "transfer",
-        help="every DR method on CartPole, Pusher, KukaReach, scored on every reality",
+        help="every DR method on CartPole, PusherForce, KukaReach, scored on every reality",
         description="Train no DR, uniform DR, CMA-ES, SimOpt, Active DR, automatic DR and an "
         "oracle per reality with several seeds; evaluate on every reality; write "
         "transfer_<tier>.csv/.md/.json and one plot per env. Finished cells are cached, so a "
         "re-run after a crash continues where it stopped.",
     )
     p.add_argument("--tier", default="quick", help="quick (small budgets) or full")
-    p.add_argument("--envs", nargs="+", metavar="ENV", help="cartpole, pusher, kuka_reach (all)")
+    p.add_argument("--envs", nargs="+", metavar="ENV", help="cartpole, pusher_force, kuka_reach (all)")
     p.add_argument("--methods", nargs="+", metavar="M", help="subset of the methods (all)")
     p.add_argument("--seeds", nargs="+", type=int, metavar="S", help="seeds (0 1 2)")
     p.add_argument("--jobs", type=int, default=2, help="cells run side by side (2)")

@@ -6,6 +6,11 @@ VM under load 9-19): small PPO budgets, short guide loops, the oracle on the fir
 per env (a CartPole step is ~3x cheaper than a Pusher or KukaReach step; Pusher needs the most
 training), never per method.
 
+Pusher is ``domrand/PusherForce-v0`` (force-controlled gantry) since 2026-11-27: on
+``domrand/Pusher-v0``, whose PD servo hides the pusher's dynamics, no shipped reality opened a gap
+(``benchmarks/pusher_force.py`` has the protocol that moved it; ``PUSHER_V0`` keeps the earlier
+plans for the Pusher-v0 diagnostics in ``benchmarks/``).
+
 Designated targets (what CMA-ES and SimOpt see through counted real rollouts): CartPole
 ``heavy_pole``, Pusher ``hard_region``, KukaReach ``heavy_payload`` -- each the reality whose gap
 is in the dynamics the two methods tune (masses, friction, damping, gains), so the target-driven
@@ -14,11 +19,13 @@ methods have something to identify. Every method is scored on every reality.
 
 from __future__ import annotations
 
+import dataclasses
+
 from domrand.bench.methods import EnvPlan
 
-__all__ = ["TIERS"]
+__all__ = ["PUSHER_V0", "TIERS"]
 
-CARTPOLE, PUSHER, KUKA = "domrand/CartPole-v0", "domrand/Pusher-v0", "domrand/KukaReach-v0"
+CARTPOLE, PUSHER, KUKA = "domrand/CartPole-v0", "domrand/PusherForce-v0", "domrand/KukaReach-v0"
 TARGETS = {CARTPOLE: "heavy_pole", PUSHER: "hard_region", KUKA: "heavy_payload"}
 
 #: Active DR: a round of discriminator rollouts every 4 PPO updates, rollouts cut at 40 steps
@@ -61,4 +68,11 @@ TIERS: dict[str, dict[str, EnvPlan]] = {
         PUSHER: _plan(PUSHER, 151_552, 20, 100, quick=False),
         KUKA: _plan(KUKA, 100_352, 20, 150, quick=False),
     },
+}
+
+#: Each tier's Pusher plan on ``domrand/Pusher-v0`` (the benchmark's Pusher until 2026-11-27),
+#: for the Pusher-v0 diagnostics in ``benchmarks/``: same budgets and settings.
+PUSHER_V0: dict[str, EnvPlan] = {
+    tier: dataclasses.replace(plans[PUSHER], env_id="domrand/Pusher-v0")
+    for tier, plans in TIERS.items()
 }

@@ -180,7 +180,7 @@ def test_simopt_is_skipped_where_the_env_cannot_restore_a_state() -> None:
     ("argv", "needle"),
     [
         (["--tier", "quik"], "unknown tier 'quik' (did you mean 'quick'?)"),
-        (["--envs", "pusherr"], "did you mean 'pusher'?"),
+        (["--envs", "pusher"], "did you mean 'pusher_force'?"),  # the benchmark's Pusher
         (["--methods", "simop"], "unknown method 'simop' (did you mean 'simopt'?)"),
         (["--jobs", "0"], "jobs must be >= 1"),
         (["--seeds", "-1"], "seeds must be"),
