@@ -23,7 +23,9 @@ def add_bench_parser(sub: Any) -> None:
         "re-run after a crash continues where it stopped.",
     )
     p.add_argument("--tier", default="quick", help="quick (small budgets) or full")
-    p.add_argument("--envs", nargs="+", metavar="ENV", help="cartpole, pusher_force, kuka_reach (all)")
+    p.add_argument(
+        "--envs", nargs="+", metavar="ENV", help="cartpole, pusher_force, kuka_reach (all)"
+    )
     p.add_argument("--methods", nargs="+", metavar="M", help="subset of the methods (all)")
     p.add_argument("--seeds", nargs="+", type=int, metavar="S", help="seeds (0 1 2)")
     p.add_argument("--jobs", type=int, default=2, help="cells run side by side (2)")
