@@ -42,23 +42,19 @@ Usage: python benchmarks/pusher_force.py [--work runs/pusher_force]
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from pusher_place import check_gaps
+from pusher_place import cli
 
 ENV = "domrand/PusherForce-v0"
 OUT = Path(__file__).parent / "results" / "pusher_force.json"
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--work", type=Path, default=Path("runs/pusher_force"))
-    args = ap.parse_args()
-    check_gaps(ENV, "pusher_force", OUT, args.work)
+    cli(ENV, "pusher_force", OUT, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

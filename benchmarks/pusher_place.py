@@ -92,11 +92,15 @@ def check_gaps(env: str, benchmark: str, out: Path, work: Path) -> dict[str, Any
     return doc
 
 
+def cli(env: str, benchmark: str, out: Path, description: str) -> None:
+    """``check_gaps`` from the command line (``--work``, default ``runs/<benchmark>``)."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--work", type=Path, default=Path("runs") / benchmark)
+    check_gaps(env, benchmark, out, ap.parse_args().work)
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--work", type=Path, default=Path("runs/pusher_place"))
-    args = ap.parse_args()
-    check_gaps(ENV, "pusher_place", OUT, args.work)
+    cli(ENV, "pusher_place", OUT, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":
