@@ -1,7 +1,8 @@
 """The sim-to-real transfer benchmark (issue 8): every DR method, every env, every reality.
 
 No DR, uniform DR (the env's wide default spec), CMA-ES (bilevel), SimOpt, Active DR and automatic
-DR, plus an oracle trained on each reality, on CartPole, Pusher and KukaReach with 3 seeds; each
+DR, plus an oracle trained on each reality, on CartPole, PusherForce (the force-controlled Pusher)
+and KukaReach with 3 seeds; each
 final policy is scored on every reality of its env. Writes benchmarks/results/transfer_<tier>.csv,
 .md, .json and transfer_<tier>_<env>.png; finished cells are cached under runs/bench_transfer/
 so a crashed run continues. The work is in domrand.bench (also ``domrand bench transfer``).
