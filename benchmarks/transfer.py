@@ -2,10 +2,10 @@
 
 No DR, uniform DR (the env's wide default spec), CMA-ES (bilevel), SimOpt, Active DR and automatic
 DR, plus an oracle trained on each reality, on CartPole, PusherForce (the force-controlled Pusher)
-and KukaReach with 3 seeds; each
-final policy is scored on every reality of its env. Writes benchmarks/results/transfer_<tier>.csv,
-.md, .json and transfer_<tier>_<env>.png; finished cells are cached under runs/bench_transfer/
-so a crashed run continues. The work is in domrand.bench (also ``domrand bench transfer``).
+and KukaReach with 3 seeds; each final policy is scored on every reality of its env. Writes
+benchmarks/results/transfer_<tier>.csv, .md, .json and transfer_<tier>_<env>.png; finished cells
+are cached under runs/bench_transfer/ so a crashed run continues. The work is in domrand.bench
+(also ``domrand bench transfer``).
 
 Usage: python benchmarks/transfer.py [--tier quick|full] [--jobs 2] [--envs ...] [--seeds ...]
 """
