@@ -3,6 +3,7 @@ and the motor strength change what an action does; the task stays feasible; own 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 
 import numpy as np
@@ -127,7 +128,11 @@ def test_own_spec_and_realities() -> None:
 def test_gymnasium_checker_and_seeding() -> None:
     env = domrand.make(ENV_ID)
     try:
-        check_env(env.unwrapped, skip_render_check=True)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            check_env(env.unwrapped, skip_render_check=True)
+        # the only expected complaint: the state observation is unbounded, like Pusher-v0's
+        assert [str(w.message) for w in caught if "infinity" not in str(w.message)] == []
         a, _ = env.reset(seed=7)
         b, _ = env.reset(seed=7)
         np.testing.assert_array_equal(a, b)
