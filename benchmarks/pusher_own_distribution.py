@@ -35,8 +35,11 @@ stays off by default. Either way the trainer default stays
 off here: making it the default changes every DR cell of the transfer benchmark, which then
 has to be re-run as a whole (2-4 hours for the full tier), not patched.
 
-Usage: python benchmarks/pusher_own_distribution.py [--work DIR] [--seeds 0 1 ... 9]
-       [--methods no_dr uniform uniform_priv]
+Usage: python benchmarks/pusher_own_distribution.py [--env domrand/Pusher-v0] [--work DIR]
+       [--seeds 0 1 ... 9] [--methods no_dr uniform uniform_priv autodr]
+
+``--env domrand/PusherForce-v0`` runs the same on the force-controlled Pusher, the benchmark's
+Pusher since 2026-11-27, with its full-tier plan (results: pusher_force_own_distribution.json).
 
 Finished cells are kept in ``--work`` as JSON, so a killed run, or one with more seeds, computes
 only the missing cells.
@@ -52,12 +55,19 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from domrand.bench.tiers import PUSHER_V0
+from domrand.bench.tiers import PUSHER_V0, TIERS
 from domrand.fsutil import atomic_write_text
 
-ENV = "domrand/Pusher-v0"
-PLAN = PUSHER_V0["full"]
-OUT = Path(__file__).parent / "results" / "pusher_own_distribution.json"
+#: the env (``--env``) -> its full-tier plan and results file; Pusher-v0 is the default
+PLANS = {
+    "domrand/Pusher-v0": PUSHER_V0["full"],
+    "domrand/PusherForce-v0": TIERS["full"]["domrand/PusherForce-v0"],
+}
+RESULTS = Path(__file__).parent / "results"
+OUTS = {
+    "domrand/Pusher-v0": RESULTS / "pusher_own_distribution.json",
+    "domrand/PusherForce-v0": RESULTS / "pusher_force_own_distribution.json",
+}
 #: ``uniform_priv``: uniform DR with a privileged critic (``TrainConfig.privileged_critic``)
 #: ``autodr``: the benchmark's automatic DR cell (the guided method that did best on Pusher)
 METHODS = ("no_dr", "uniform", "uniform_priv", "autodr")
@@ -69,7 +79,7 @@ EPISODES_NOMINAL = 50
 EVAL_SEED = 90_000  #: evaluation episodes' seed (the same for every policy)
 
 
-def _one(job: tuple[str, int, Path]) -> dict[str, Any]:
+def _one(job: tuple[str, int, Path, str]) -> dict[str, Any]:
     import torch
 
     import domrand
@@ -78,31 +88,32 @@ def _one(job: tuple[str, int, Path]) -> dict[str, Any]:
     from domrand.policies.checkpoint import load_policy
     from domrand.policies.evaluate import evaluate
 
-    method, seed, work = job
+    method, seed, work, env = job
+    plan = PLANS[env]
     done = work / f"{method}_seed{seed}.json"
     if done.exists():  # a finished cell (the run can be killed and re-run)
         return json.loads(done.read_text(encoding="utf-8"))
     torch.set_num_threads(1)
     t0 = time.perf_counter()
-    spec = domrand.load_spec(domrand.default_spec_path(ENV), env=ENV)
+    spec = domrand.load_spec(domrand.default_spec_path(env), env=env)
     if method == "uniform_priv":  # the benchmark's uniform cell with a privileged critic
         from domrand.bench.methods import train_config
         from domrand.policies.train import train
 
-        cfg = train_config(PLAN, seed).replace(privileged_critic=True)
+        cfg = train_config(plan, seed).replace(privileged_critic=True)
         policy_dir = work / f"{method}_seed{seed}" / "policy"
         train(cfg, policy_dir, spec=spec, progress=False)
     else:
-        policy_dir = train_method(method, PLAN, seed, work / f"{method}_seed{seed}").policy_dir
+        policy_dir = train_method(method, plan, seed, work / f"{method}_seed{seed}").policy_dir
     policy, _ = load_policy(policy_dir)
 
     def summary(r: Any) -> dict[str, Any]:
         return {"return_mean": r.mean, "success_rate": r.success_rate, "faults": r.faults,
                 "episodes": len(r.returns)}  # fmt: skip
 
-    nominal = evaluate(policy, ENV, episodes=EPISODES_NOMINAL, seed=EVAL_SEED)
-    on_spec = evaluate(policy, ENV, spec=spec, episodes=EPISODES_SPEC, seed=EVAL_SEED)
-    realities = {k: summary(r) for k, r in score_on_realities(policy, PLAN, seed).items()}
+    nominal = evaluate(policy, env, episodes=EPISODES_NOMINAL, seed=EVAL_SEED)
+    on_spec = evaluate(policy, env, spec=spec, episodes=EPISODES_SPEC, seed=EVAL_SEED)
+    realities = {k: summary(r) for k, r in score_on_realities(policy, plan, seed).items()}
     cell = {
         "method": method,
         "seed": seed,
@@ -122,11 +133,14 @@ def _stats(values: list[float]) -> dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--work", type=Path, default=Path("runs/pusher_own_distribution"))
+    ap.add_argument("--env", default="domrand/Pusher-v0", choices=list(PLANS))
+    ap.add_argument("--work", type=Path, help="cell folder (runs/<results file's stem>)")
     ap.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     args = ap.parse_args()
-    jobs = [(m, s, args.work) for s in args.seeds for m in args.methods]
+    plan, out = PLANS[args.env], OUTS[args.env]
+    work = args.work or Path("runs") / out.stem
+    jobs = [(m, s, work, args.env) for s in args.seeds for m in args.methods]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(2) as ex:
         cells = list(ex.map(_one, jobs))
@@ -157,13 +171,14 @@ def main() -> None:
                 "seeds": len(diffs),
             }
     doc = {
-        "benchmark": "pusher_own_distribution",
-        "train_steps": PLAN.train_steps,
+        "benchmark": out.stem,
+        "env": args.env,
+        "train_steps": plan.train_steps,
         "seeds": args.seeds,
         "episodes": {
             "nominal": EPISODES_NOMINAL,
             "default_spec": EPISODES_SPEC,
-            "reality": PLAN.episodes,
+            "reality": plan.episodes,
         },
         "elapsed_s": time.perf_counter() - t0,
         "summary": summary,
@@ -173,7 +188,7 @@ def main() -> None:
     from domrand.bench.transfer import machine_info
 
     doc["machine"] = machine_info()
-    OUT.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    out.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     for m, s in summary.items():
         print(f"{m:8s} " + "; ".join(
             f"{k} {v['mean']:.2f} +- {v['std']:.2f}" for k, v in s.items() if isinstance(v, dict)
@@ -182,7 +197,7 @@ def main() -> None:
         for where, d in per.items():
             print(f"{pair} on {where}: {d['mean_diff']:+.2f} +- {d['se']:.2f} (SE); "
                   f"higher on {d['higher_on_seeds']}/{d['seeds']} seeds")  # fmt: skip
-    print(f"wrote {OUT} ({doc['elapsed_s'] / 60:.1f} min)")
+    print(f"wrote {out} ({doc['elapsed_s'] / 60:.1f} min)")
 
 
 if __name__ == "__main__":
