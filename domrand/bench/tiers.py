@@ -1,7 +1,8 @@
 """The transfer benchmark's two tiers: per-env budgets and method settings.
 
-``quick`` takes about 18 minutes on 2 quiet cores (measured 2026-11-27; 80 min on the shared
-VM under load 9-19): small PPO budgets, short guide loops, the oracle on the first seed;
+``quick`` takes about 15 minutes on 2 quiet cores (14.7 min measured 2026-11-27; 80 min on
+the shared VM under load 9-19): small PPO budgets, short guide loops, the oracle on the first
+seed;
 ``full`` trains 5-7x longer with longer guide loops and the oracle on every seed. Budgets differ
 per env (a CartPole step is ~3x cheaper than a Pusher or KukaReach step; Pusher needs the most
 training), never per method.
