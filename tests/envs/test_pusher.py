@@ -19,6 +19,8 @@ from domrand.envs.pusher import PusherEnv, PusherPlaceEnv
 from domrand.knobs import Knob
 from domrand.spec import load_domain, load_spec
 
+from .conftest import push_target
+
 ENV_ID = "domrand/Pusher-v0"
 ENABLERS = {"push.force": {"push.rate": 20.0}, "push.rate": {"push.force": 10.0}}
 PROBES = {"push.rate": 10.0}  # 1/3 push per second may give no push at all in 2 s
@@ -33,23 +35,11 @@ def _knob_names() -> tuple[str, ...]:
 
 
 KNOB_NAMES = _knob_names()
-R = PusherEnv.puck_radius + PusherEnv.tip_radius
 
 
 def scripted(obs: np.ndarray) -> np.ndarray:
-    """Line the tip up behind the puck (as seen from the goal), then push through it."""
-    tip, puck, goal = (obs[i : i + 2].astype(np.float64) for i in (0, 4, 9))
-    d = goal - puck
-    u = d / max(float(np.linalg.norm(d)), 1e-9)
-    perp = np.array([-u[1], u[0]])
-    along, lateral = float((tip - puck) @ u), float((tip - puck) @ perp)
-    if along < -0.5 * R and abs(lateral) < 0.02:
-        target = puck + 0.1 * u - lateral * perp  # push, correcting the line
-    elif along < -0.5 * R:
-        target = puck - (R + 0.01) * u  # move behind
-    else:  # beside or in front: go round, keeping clear of the puck
-        side = 1.0 if lateral >= 0 else -1.0
-        target = puck + side * (R + 0.03) * perp - (R + 0.02) * u
+    """The scripted push as a servo target (Pusher-v0's action is a position offset)."""
+    tip, target = push_target(obs)
     return np.clip((target - tip) / PusherEnv.max_delta, -1.0, 1.0).astype(np.float32)
 
 

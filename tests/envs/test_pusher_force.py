@@ -15,8 +15,9 @@ from domrand.envs.pusher import PusherEnv, PusherForceEnv
 from domrand.errors import DomrandError
 from domrand.spec import load_domain, load_spec
 
+from .conftest import push_target
+
 ENV_ID = "domrand/PusherForce-v0"
-R = PusherEnv.puck_radius + PusherEnv.tip_radius
 
 
 @pytest.fixture
@@ -76,20 +77,9 @@ def test_zero_action_coasts_where_the_servo_brakes(env: PusherForceEnv) -> None:
 
 
 def _force_policy(obs: np.ndarray, kp: float, kd: float) -> np.ndarray:
-    """A PD in the policy (gains in N/m, N s/m): line the tip up behind the puck, then push it
-    through the goal."""
-    tip, vel, puck, goal = (obs[i : i + 2].astype(np.float64) for i in (0, 2, 4, 9))
-    u = (goal - puck) / max(float(np.linalg.norm(goal - puck)), 1e-9)
-    perp = np.array([-u[1], u[0]])
-    along, lateral = float((tip - puck) @ u), float((tip - puck) @ perp)
-    if along < -0.5 * R and abs(lateral) < 0.02:
-        target = puck + 0.1 * u - lateral * perp
-    elif along < -0.5 * R:
-        target = puck - (R + 0.01) * u
-    else:
-        side = 1.0 if lateral >= 0 else -1.0
-        target = puck + side * (R + 0.03) * perp - (R + 0.02) * u
-    force = kp * (target - tip) - kd * vel  # N
+    """A PD in the policy (gains in N/m, N s/m) steering the tip along the scripted push."""
+    tip, target = push_target(obs)
+    force = kp * (target - tip) - kd * obs[2:4].astype(np.float64)  # N
     return np.clip(force / PusherForceEnv.force_scale, -1.0, 1.0).astype(np.float32)
 
 
