@@ -65,9 +65,15 @@ class EnvPlan:
     simopt_final_steps: int = 8192
     hidden: int = 64
     oracle_seeds: int | None = None  #: the oracle trains on the first N seeds (None: all)
+    #: the env's trainer settings that differ from TrainConfig's defaults, for every method
+    #: (e.g. ``{"target_kl": 0.02}``); empty: the defaults
+    ppo: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        doc = dataclasses.asdict(self)
+        if not doc["ppo"]:  # plans without trainer settings keep their earlier fingerprints
+            del doc["ppo"]
+        return doc
 
 
 @dataclass
@@ -114,6 +120,7 @@ def train_config(plan: EnvPlan, seed: int) -> Any:
         hidden=plan.hidden,
         torch_threads=1,
         checkpoint_every=10**9,
+        **plan.ppo,
     )
 
 

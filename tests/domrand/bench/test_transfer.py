@@ -114,6 +114,19 @@ def test_fingerprint_follows_the_shipped_files_a_cell_reads(
     assert [m for m in after if after[m] != again[m]] == ["no_dr", "uniform", "autodr", "random"]
 
 
+def test_an_envs_trainer_settings_reach_every_method_and_the_fingerprint() -> None:
+    from domrand.bench.methods import train_config
+
+    plan = TIERS["quick"][CARTPOLE]
+    assert "ppo" not in plan.to_dict()  # plans without settings keep their cached cells
+    tuned = dataclasses.replace(plan, ppo={"target_kl": 0.02, "ent_coef": 0.01})
+    cfg = train_config(tuned, seed=3)
+    assert (cfg.target_kl, cfg.ent_coef, cfg.seed) == (0.02, 0.01, 3)
+    assert train_config(plan, seed=3).target_kl is None
+    cell = bench.Cell(CARTPOLE, "no_dr", 0)
+    assert bench.fingerprint(cell, tuned) != bench.fingerprint(cell, plan)
+
+
 def test_normalized_score_between_random_and_oracle() -> None:
     assert normalized(-10.0, -40.0, -5.0) == pytest.approx(30 / 35)  # negative-return envs
     assert normalized(500.0, 20.0, 500.0) == pytest.approx(1.0)
