@@ -22,6 +22,9 @@ Protocol, committed 2026-11-27 before any cell of this script ran:
   trainer setting (``EnvPlan.ppo``) in both tiers, for every method alike, and every PusherForce
   cell of both tiers is re-run and reported whatever comes out. If no arm qualifies, nothing
   changes.
+* this rule comes before ``pusher_own_distribution.py``'s budget rule (whose 4B cells were still
+  running when this was committed): a setting that qualifies at B keeps the budget at B, and the
+  4B cells are reported as a diagnostic; the budget rule applies only if no arm qualifies.
 
 Writes benchmarks/results/pusher_force_trainer.json. Finished cells are kept in ``--work``, so a
 killed run computes only the missing ones.
