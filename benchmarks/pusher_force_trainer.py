@@ -63,7 +63,7 @@ QUALIFY = 0.5  #: mean nominal success both methods need
 OUT = Path(__file__).parent / "results" / "pusher_force_trainer.json"
 
 
-def _update_stats(metrics: Path) -> dict[str, float]:
+def update_stats(metrics: Path) -> dict[str, float]:
     """PPO update statistics from a run's metrics.csv."""
     with open(metrics, encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
@@ -100,7 +100,7 @@ def _one(job: tuple[str, str, int, Path]) -> dict[str, Any]:
         "seed": seed,
         "nominal": {"return_mean": nominal.mean, "success_rate": nominal.success_rate},
         "default_spec": {"return_mean": on_spec.mean, "success_rate": on_spec.success_rate},
-        "updates": _update_stats(trained.policy_dir / "metrics.csv"),
+        "updates": update_stats(trained.policy_dir / "metrics.csv"),
         "wall_s": time.perf_counter() - t0,
     }
     atomic_write_text(done, json.dumps(cell, indent=1) + "\n")
