@@ -40,16 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pusher_force_trainer import (
-    ENV,
-    EPISODES_NOMINAL,
-    EPISODES_SPEC,
-    EVAL_SEED,
-    PLAN,
-    QUALIFY,
-    SEEDS,
-    update_stats,
-)
+from pusher_force_trainer import ENV, PLAN, QUALIFY, SEEDS, score_cell
 
 from domrand.fsutil import atomic_write_text
 
@@ -82,8 +73,6 @@ def _one(job: tuple[str, int, Path]) -> dict[str, Any]:
 
     import domrand
     from domrand.bench.methods import train_config
-    from domrand.policies.checkpoint import load_policy
-    from domrand.policies.evaluate import evaluate
     from domrand.policies.train import train
 
     name, seed, work = job
@@ -95,18 +84,7 @@ def _one(job: tuple[str, int, Path]) -> dict[str, Any]:
     policy_dir = work / f"{name}_seed{seed}"
     spec = domrand.load_spec(variant_spec(name), env=ENV)
     train(train_config(PLAN, seed), policy_dir, spec=spec, progress=False)
-    policy, _ = load_policy(policy_dir)
-    shipped = domrand.load_spec(domrand.default_spec_path(ENV), env=ENV)
-    nominal = evaluate(policy, ENV, episodes=EPISODES_NOMINAL, seed=EVAL_SEED)
-    on_spec = evaluate(policy, ENV, spec=shipped, episodes=EPISODES_SPEC, seed=EVAL_SEED)
-    cell = {
-        "variant": name,
-        "seed": seed,
-        "nominal": {"return_mean": nominal.mean, "success_rate": nominal.success_rate},
-        "default_spec": {"return_mean": on_spec.mean, "success_rate": on_spec.success_rate},
-        "updates": update_stats(policy_dir / "metrics.csv"),
-        "wall_s": time.perf_counter() - t0,
-    }
+    cell = score_cell(policy_dir, t0, variant=name, seed=seed)
     atomic_write_text(done, json.dumps(cell, indent=1) + "\n")
     return cell
 

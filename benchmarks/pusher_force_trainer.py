@@ -74,13 +74,30 @@ def update_stats(metrics: Path) -> dict[str, float]:
                 float(r["success_rate"]) for r in rows[-10:])}  # fmt: skip
 
 
+def score_cell(policy_dir: Path, t0: float, **keys: Any) -> dict[str, Any]:
+    """A trained policy's calibration cell: ``keys``, then its nominal and default-spec scores
+    (deterministic, the same episodes for every policy) and its PPO update statistics."""
+    import domrand
+    from domrand.policies.checkpoint import load_policy
+    from domrand.policies.evaluate import evaluate
+
+    policy, _ = load_policy(policy_dir)
+    spec = domrand.load_spec(domrand.default_spec_path(ENV), env=ENV)
+    nominal = evaluate(policy, ENV, episodes=EPISODES_NOMINAL, seed=EVAL_SEED)
+    on_spec = evaluate(policy, ENV, spec=spec, episodes=EPISODES_SPEC, seed=EVAL_SEED)
+    return {
+        **keys,
+        "nominal": {"return_mean": nominal.mean, "success_rate": nominal.success_rate},
+        "default_spec": {"return_mean": on_spec.mean, "success_rate": on_spec.success_rate},
+        "updates": update_stats(policy_dir / "metrics.csv"),
+        "wall_s": time.perf_counter() - t0,
+    }
+
+
 def _one(job: tuple[str, str, int, Path]) -> dict[str, Any]:
     import torch
 
-    import domrand
     from domrand.bench.methods import train_method
-    from domrand.policies.checkpoint import load_policy
-    from domrand.policies.evaluate import evaluate
 
     arm, method, seed, work = job
     done = work / f"{arm}_{method}_seed{seed}.json"
@@ -90,19 +107,7 @@ def _one(job: tuple[str, str, int, Path]) -> dict[str, Any]:
     t0 = time.perf_counter()
     plan = dataclasses.replace(PLAN, ppo=ARMS[arm])
     trained = train_method(method, plan, seed, work / f"{arm}_{method}_seed{seed}")
-    policy, _ = load_policy(trained.policy_dir)
-    spec = domrand.load_spec(domrand.default_spec_path(ENV), env=ENV)
-    nominal = evaluate(policy, ENV, episodes=EPISODES_NOMINAL, seed=EVAL_SEED)
-    on_spec = evaluate(policy, ENV, spec=spec, episodes=EPISODES_SPEC, seed=EVAL_SEED)
-    cell = {
-        "arm": arm,
-        "method": method,
-        "seed": seed,
-        "nominal": {"return_mean": nominal.mean, "success_rate": nominal.success_rate},
-        "default_spec": {"return_mean": on_spec.mean, "success_rate": on_spec.success_rate},
-        "updates": update_stats(trained.policy_dir / "metrics.csv"),
-        "wall_s": time.perf_counter() - t0,
-    }
+    cell = score_cell(trained.policy_dir, t0, arm=arm, method=method, seed=seed)
     atomic_write_text(done, json.dumps(cell, indent=1) + "\n")
     return cell
 

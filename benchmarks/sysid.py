@@ -72,7 +72,7 @@ from typing import Any
 import numpy as np
 
 import domrand
-from domrand.envs.pusher import PusherEnv
+from domrand.envs.pusher import PusherEnv, push_target
 from domrand.guided.actor import ControllerActor
 from domrand.guided.simopt import SimOpt, SimOptSettings
 from domrand.policies.config import TrainConfig
@@ -80,26 +80,16 @@ from domrand.target import SimulatedTarget
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "sysid.json"
-_R = PusherEnv.puck_radius + PusherEnv.tip_radius
 
 
 def pusher_probe(obs: np.ndarray, t: int) -> np.ndarray:
-    """Line the tip up behind the puck (as seen from the goal) and strike it toward the goal;
-    every 16 steps, back off for 6 so the puck coasts on its own (which shows its friction)."""
-    tip, puck, goal = (np.asarray(obs[i : i + 2], dtype=np.float64) for i in (0, 4, 9))
-    d = goal - puck
-    u = d / max(float(np.linalg.norm(d)), 1e-9)
+    """The scripted push (``push_target``) as a servo target; every 16 steps, back off along
+    the push line for 6 so the puck coasts on its own (which shows its friction)."""
     if t % 16 >= 10:
-        return -u  # back off along the push line
-    perp = np.array([-u[1], u[0]])
-    along, lateral = float((tip - puck) @ u), float((tip - puck) @ perp)
-    if along < -0.5 * _R and abs(lateral) < 0.02:
-        target = puck + 0.1 * u - lateral * perp  # push, correcting the line
-    elif along < -0.5 * _R:
-        target = puck - (_R + 0.01) * u  # move behind
-    else:  # beside or in front: go round, keeping clear of the puck
-        side = 1.0 if lateral >= 0 else -1.0
-        target = puck + side * (_R + 0.03) * perp - (_R + 0.02) * u
+        puck, goal = (np.asarray(obs[i : i + 2], dtype=np.float64) for i in (4, 9))
+        d = goal - puck
+        return -d / max(float(np.linalg.norm(d)), 1e-9)  # back off along the push line
+    tip, target = push_target(obs)
     return np.clip((target - tip) / PusherEnv.max_delta, -1.0, 1.0)
 
 

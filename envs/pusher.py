@@ -77,7 +77,7 @@ from domrand.envs.scene import Camera, Distractors, Light, VisualObject, VisualS
 from domrand.knobs import Knob
 from domrand.registry import assets_dir
 
-__all__ = ["PusherEnv", "PusherForceEnv", "PusherPlaceEnv"]
+__all__ = ["PusherEnv", "PusherForceEnv", "PusherPlaceEnv", "push_target"]
 
 _GANTRY = (0, 1)  # prismatic x, then y
 _TIP = 1  # the link carried by joint y
@@ -320,3 +320,27 @@ class PusherForceEnv(PusherEnv):
     def _apply_action(self, action: list[float]) -> None:
         f = self._force  # pybullet clears applied joint forces after every step: re-apply each
         self._motors(self._pusher, _GANTRY, pybullet.TORQUE_CONTROL, forces=[f * a for a in action])
+
+
+def push_target(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A scripted push for any Pusher's state observation: line the tip up behind the puck (as
+    seen from the goal), then push through it, going round the puck when beside or in front.
+
+    Returns the tip's position and where it should go next (world x, y in m). A servo policy
+    steers toward the target (Pusher-v0: ``(target - tip) / max_delta``); a force policy closes
+    a PD around it (PusherForce-v0). The tests and benchmarks use it as a known-good controller.
+    """
+    reach = PusherEnv.puck_radius + PusherEnv.tip_radius  # centre distance when touching
+    tip, puck, goal = (np.asarray(obs[i : i + 2], dtype=np.float64) for i in (0, 4, 9))
+    d = goal - puck
+    u = d / max(float(np.linalg.norm(d)), 1e-9)
+    perp = np.array([-u[1], u[0]])
+    along, lateral = float((tip - puck) @ u), float((tip - puck) @ perp)
+    if along < -0.5 * reach and abs(lateral) < 0.02:
+        target = puck + 0.1 * u - lateral * perp  # push, correcting the line
+    elif along < -0.5 * reach:
+        target = puck - (reach + 0.01) * u  # move behind
+    else:  # beside or in front: go round, keeping clear of the puck
+        side = 1.0 if lateral >= 0 else -1.0
+        target = puck + side * (reach + 0.03) * perp - (reach + 0.02) * u
+    return tip, target

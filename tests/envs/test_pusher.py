@@ -15,11 +15,9 @@ from gymnasium.utils.env_checker import check_env
 import domrand
 import domrand.envs.pusher as pusher_module
 from domrand.envs._bullet import pybullet
-from domrand.envs.pusher import PusherEnv, PusherPlaceEnv
+from domrand.envs.pusher import PusherEnv, PusherPlaceEnv, push_target
 from domrand.knobs import Knob
 from domrand.spec import load_domain, load_spec
-
-from .conftest import push_target
 
 ENV_ID = "domrand/Pusher-v0"
 ENABLERS = {"push.force": {"push.rate": 20.0}, "push.rate": {"push.force": 10.0}}

@@ -11,11 +11,9 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import domrand
-from domrand.envs.pusher import PusherEnv, PusherForceEnv
+from domrand.envs.pusher import PusherEnv, PusherForceEnv, push_target
 from domrand.errors import DomrandError
 from domrand.spec import load_domain, load_spec
-
-from .conftest import push_target
 
 ENV_ID = "domrand/PusherForce-v0"
 
