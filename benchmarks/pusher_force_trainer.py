@@ -29,7 +29,14 @@ Protocol, committed 2026-11-27 before any cell of this script ran:
 Writes benchmarks/results/pusher_force_trainer.json. Finished cells are kept in ``--work``, so a
 killed run computes only the missing ones.
 
-Usage: python benchmarks/pusher_force_trainer.py [--work runs/pusher_force_trainer]
+Exploration after the protocol (it changes nothing shipped): ``--factor K`` trains at K times B,
+``--arms`` and ``--methods`` pick a subset (``kl_ent`` = ``target_kl`` and ``ent_coef``
+together is only for this), and the results go to pusher_force_trainer_<K>x.json with no
+choice made. It asks whether a stabilizer stops the late-training collapse seen at 4B, to
+inform a rule for a later session; such a rule must use other seeds than 10-12.
+
+Usage: python benchmarks/pusher_force_trainer.py [--work DIR] [--factor K] [--arms ...]
+       [--methods ...]
 """
 
 from __future__ import annotations
@@ -55,6 +62,8 @@ ARMS: dict[str, dict[str, Any]] = {
     "ent_coef": {"ent_coef": 0.01},
     "lr_3e-4": {"learning_rate": 3e-4},
 }
+#: arms for the exploration only (``--arms``), never part of the protocol's choice
+EXPLORE_ARMS: dict[str, dict[str, Any]] = {"kl_ent": {"target_kl": 0.02, "ent_coef": 0.01}}
 METHODS = ("no_dr", "uniform")
 SEEDS = (10, 11, 12)
 EPISODES_NOMINAL, EPISODES_SPEC = 50, 100
@@ -94,18 +103,20 @@ def score_cell(policy_dir: Path, t0: float, **keys: Any) -> dict[str, Any]:
     }
 
 
-def _one(job: tuple[str, str, int, Path]) -> dict[str, Any]:
+def _one(job: tuple[str, str, int, Path, int]) -> dict[str, Any]:
     import torch
 
     from domrand.bench.methods import train_method
 
-    arm, method, seed, work = job
+    arm, method, seed, work, factor = job
     done = work / f"{arm}_{method}_seed{seed}.json"
     if done.exists():
         return json.loads(done.read_text(encoding="utf-8"))
     torch.set_num_threads(1)
     t0 = time.perf_counter()
-    plan = dataclasses.replace(PLAN, ppo=ARMS[arm])
+    plan = dataclasses.replace(
+        PLAN, ppo={**ARMS, **EXPLORE_ARMS}[arm], train_steps=factor * PLAN.train_steps
+    )
     trained = train_method(method, plan, seed, work / f"{arm}_{method}_seed{seed}")
     cell = score_cell(trained.policy_dir, t0, arm=arm, method=method, seed=seed)
     atomic_write_text(done, json.dumps(cell, indent=1) + "\n")
@@ -120,16 +131,24 @@ def decide(summary: dict[str, dict[str, dict[str, float]]]) -> str | None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--work", type=Path, default=Path("runs/pusher_force_trainer"))
+    ap.add_argument("--work", type=Path, help="cell folder (runs/<results file's stem>)")
+    ap.add_argument("--factor", type=int, default=1, help="train for this many times B")
+    ap.add_argument("--arms", nargs="+", choices=[*ARMS, *EXPLORE_ARMS], default=list(ARMS))
+    ap.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     args = ap.parse_args()
-    jobs = [(a, m, s, args.work) for a in ARMS for s in SEEDS for m in METHODS]
+    protocol = args.factor == 1 and args.arms == list(ARMS) and args.methods == list(METHODS)
+    out = OUT if args.factor == 1 else OUT.with_name(f"{OUT.stem}_{args.factor}x.json")
+    if not protocol and out == OUT:
+        ap.error("a subset of the protocol's arms or methods needs --factor other than 1")
+    work = args.work or Path("runs") / out.stem
+    jobs = [(a, m, s, work, args.factor) for a in args.arms for s in SEEDS for m in args.methods]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(2) as ex:
         cells = list(ex.map(_one, jobs))
     summary: dict[str, dict[str, dict[str, float]]] = {}
-    for a in ARMS:
+    for a in args.arms:
         summary[a] = {}
-        for m in METHODS:
+        for m in args.methods:
             mine = [c for c in cells if c["arm"] == a and c["method"] == m]
             summary[a][m] = {
                 "nominal_success": statistics.mean(c["nominal"]["success_rate"] for c in mine),
@@ -138,20 +157,22 @@ def main() -> None:
                 "spec_return": statistics.mean(c["default_spec"]["return_mean"] for c in mine),
                 "approx_kl_mean": statistics.mean(c["updates"]["approx_kl_mean"] for c in mine),
             }
-    choice = decide(summary)
+    choice = decide(summary) if protocol else None
     from domrand.bench.transfer import machine_info
 
-    doc = {"benchmark": "pusher_force_trainer", "env": ENV, "train_steps": PLAN.train_steps,
-           "seeds": list(SEEDS), "arms": ARMS, "qualify": QUALIFY, "choice": choice,
+    doc = {"benchmark": out.stem, "env": ENV, "train_steps": args.factor * PLAN.train_steps,
+           "protocol": protocol, "seeds": list(SEEDS),
+           "arms": {a: {**ARMS, **EXPLORE_ARMS}[a] for a in args.arms},
+           "qualify": QUALIFY, "choice": choice,
            "summary": summary, "elapsed_s": time.perf_counter() - t0, "cells": cells,
            "machine": machine_info()}  # fmt: skip
-    atomic_write_text(OUT, json.dumps(doc, indent=1) + "\n")
+    atomic_write_text(out, json.dumps(doc, indent=1) + "\n")
     for a, per in summary.items():
         print(f"{a:10s} " + "; ".join(
             f"{m} success nominal {s['nominal_success']:.2f} spec {s['spec_success']:.2f} "
             f"return nominal {s['nominal_return']:.2f} kl {s['approx_kl_mean']:.3f}"
             for m, s in per.items()))  # fmt: skip
-    print(f"choice: {choice}; wrote {OUT} ({doc['elapsed_s'] / 60:.1f} min)")
+    print(f"choice: {choice}; wrote {out} ({doc['elapsed_s'] / 60:.1f} min)")
 
 
 if __name__ == "__main__":
