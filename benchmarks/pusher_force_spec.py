@@ -33,14 +33,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pusher_force_trainer import ENV, PLAN, QUALIFY, SEEDS, score_cell
+from pusher_force_trainer import ENV, PLAN, QUALIFY, SEEDS, score_cell, summarize
 
 from domrand.fsutil import atomic_write_text
 
@@ -96,15 +95,7 @@ def main() -> None:
     t0 = time.perf_counter()
     with ProcessPoolExecutor(2) as ex:
         cells = list(ex.map(_one, [(v, s, args.work) for v in VARIANTS for s in SEEDS]))
-    summary = {}
-    for v in VARIANTS:
-        mine = [c for c in cells if c["variant"] == v]
-        summary[v] = {
-            "nominal_success": statistics.mean(c["nominal"]["success_rate"] for c in mine),
-            "nominal_return": statistics.mean(c["nominal"]["return_mean"] for c in mine),
-            "spec_success": statistics.mean(c["default_spec"]["success_rate"] for c in mine),
-            "spec_return": statistics.mean(c["default_spec"]["return_mean"] for c in mine),
-        }
+    summary = {v: summarize([c for c in cells if c["variant"] == v]) for v in VARIANTS}
     ok = [v for v in VARIANTS if summary[v]["nominal_success"] >= QUALIFY]
     choice = max(ok, key=lambda v: summary[v]["nominal_success"], default=None)
     from domrand.bench.transfer import machine_info

@@ -64,6 +64,7 @@ ARMS: dict[str, dict[str, Any]] = {
 }
 #: arms for the exploration only (``--arms``), never part of the protocol's choice
 EXPLORE_ARMS: dict[str, dict[str, Any]] = {"kl_ent": {"target_kl": 0.02, "ent_coef": 0.01}}
+ALL_ARMS = {**ARMS, **EXPLORE_ARMS}
 METHODS = ("no_dr", "uniform")
 SEEDS = (10, 11, 12)
 EPISODES_NOMINAL, EPISODES_SPEC = 50, 100
@@ -103,6 +104,20 @@ def score_cell(policy_dir: Path, t0: float, **keys: Any) -> dict[str, Any]:
     }
 
 
+def summarize(cells: list[dict[str, Any]]) -> dict[str, float]:
+    """Mean nominal and default-spec success and return over some calibration cells."""
+
+    def mean(where: str, key: str) -> float:
+        return statistics.mean(c[where][key] for c in cells)
+
+    return {
+        "nominal_success": mean("nominal", "success_rate"),
+        "nominal_return": mean("nominal", "return_mean"),
+        "spec_success": mean("default_spec", "success_rate"),
+        "spec_return": mean("default_spec", "return_mean"),
+    }
+
+
 def _one(job: tuple[str, str, int, Path, int]) -> dict[str, Any]:
     import torch
 
@@ -114,9 +129,7 @@ def _one(job: tuple[str, str, int, Path, int]) -> dict[str, Any]:
         return json.loads(done.read_text(encoding="utf-8"))
     torch.set_num_threads(1)
     t0 = time.perf_counter()
-    plan = dataclasses.replace(
-        PLAN, ppo={**ARMS, **EXPLORE_ARMS}[arm], train_steps=factor * PLAN.train_steps
-    )
+    plan = dataclasses.replace(PLAN, ppo=ALL_ARMS[arm], train_steps=factor * PLAN.train_steps)
     trained = train_method(method, plan, seed, work / f"{arm}_{method}_seed{seed}")
     cell = score_cell(trained.policy_dir, t0, arm=arm, method=method, seed=seed)
     atomic_write_text(done, json.dumps(cell, indent=1) + "\n")
@@ -133,7 +146,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, help="cell folder (runs/<results file's stem>)")
     ap.add_argument("--factor", type=int, default=1, help="train for this many times B")
-    ap.add_argument("--arms", nargs="+", choices=[*ARMS, *EXPLORE_ARMS], default=list(ARMS))
+    ap.add_argument("--arms", nargs="+", choices=list(ALL_ARMS), default=list(ARMS))
     ap.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     args = ap.parse_args()
     protocol = args.factor == 1 and args.arms == list(ARMS) and args.methods == list(METHODS)
@@ -151,10 +164,7 @@ def main() -> None:
         for m in args.methods:
             mine = [c for c in cells if c["arm"] == a and c["method"] == m]
             summary[a][m] = {
-                "nominal_success": statistics.mean(c["nominal"]["success_rate"] for c in mine),
-                "nominal_return": statistics.mean(c["nominal"]["return_mean"] for c in mine),
-                "spec_success": statistics.mean(c["default_spec"]["success_rate"] for c in mine),
-                "spec_return": statistics.mean(c["default_spec"]["return_mean"] for c in mine),
+                **summarize(mine),
                 "approx_kl_mean": statistics.mean(c["updates"]["approx_kl_mean"] for c in mine),
             }
     choice = decide(summary) if protocol else None
@@ -162,7 +172,7 @@ def main() -> None:
 
     doc = {"benchmark": out.stem, "env": ENV, "train_steps": args.factor * PLAN.train_steps,
            "protocol": protocol, "seeds": list(SEEDS),
-           "arms": {a: {**ARMS, **EXPLORE_ARMS}[a] for a in args.arms},
+           "arms": {a: ALL_ARMS[a] for a in args.arms},
            "qualify": QUALIFY, "choice": choice,
            "summary": summary, "elapsed_s": time.perf_counter() - t0, "cells": cells,
            "machine": machine_info()}  # fmt: skip
