@@ -27,10 +27,12 @@ Action:
     zero action brakes the tip.
 Reward:
     ``-|goal - puck| - 0.5 * |puck - tip|`` in metres every step. The episode terminates when the
-    puck is within 5 cm of the goal (bonus +10) or falls off the table (no bonus); it is
-    truncated after 100 steps (5 s). In v0 a puck that slides through the goal disc at any speed
-    succeeds; in ``PusherPlace-v0`` it must also be slower than 5 cm/s there, i.e. placed on the
-    goal rather than shot across it.
+    puck is within 5 cm of the goal (bonus +10) or falls off the table; it is truncated after
+    100 steps (5 s). The step on which the puck falls is charged that step's cost once for every
+    step left to the time limit (since 2026-11-28; before, a fall cost nothing more, and
+    policies learned to shove the puck off the table to end the per-step costs early). In v0
+    a puck that slides through the goal disc at any speed succeeds; in ``PusherPlace-v0`` it
+    must also be slower than 5 cm/s there, i.e. placed on the goal rather than shot across it.
 Knobs:
     ``puck.mass`` (kg), ``puck.friction`` (lateral), ``puck.rolling_friction``,
     ``puck.spinning_friction``, ``puck.linear_damping`` and ``puck.angular_damping`` (1/s, via
@@ -42,7 +44,9 @@ Knobs:
     0.4 * 0.5 = 0.2); rolling friction acts only through the small tilt a push gives the puck.
     ``domrand knobs domrand/Pusher-v0`` lists them with units and ranges.
 Version history:
-    v0: first release.
+    v0: first release. Amended 2026-11-28 in all three ids (the package is unreleased, so the
+    ids stayed): a puck that falls off the table is charged the rest of the episode (see
+    Reward). Policies and results from before that date used the free fall.
     ``reset(options={"state": obs})`` (start from a given state, e.g. a real trajectory's
     first observation) added without changing anything else.
     ``PusherForce-v0``: the action is the gantry motors' force, ``action * pusher.max_force``
@@ -100,6 +104,8 @@ class PusherEnv(BulletEnv):
     puck_damping: ClassVar[float] = 0.5
     #: success needs the puck's planar speed below this (m/s); v0 has no such condition
     settle_speed: ClassVar[float] = math.inf
+    #: the registered time limit (steps); a fallen puck is charged the steps left of it
+    horizon: ClassVar[int] = 100
 
     def __init__(
         self,
@@ -251,6 +257,11 @@ class PusherEnv(BulletEnv):
         success = dist < self.success_radius and speed < self.settle_speed
         fell = self._puck_z < -0.05
         reward = -dist - 0.5 * reach + (self.success_bonus if success else 0.0)
+        if fell and not success:
+            # A lost puck stays lost: the step is charged its cost for every step left, as if
+            # the episode ran on with the puck where it fell. Ending the episode for free would
+            # pay a policy to shove the puck off the table and stop the per-step costs.
+            reward *= 1 + max(self.horizon - self._steps, 0)
         info = {"distance": dist, "is_success": success, "puck_fell": fell, "puck_speed": speed}
         return reward, success or fell, info
 

@@ -230,7 +230,19 @@ def test_a_puck_pushed_off_the_table_ends_the_episode(raw: PusherEnv) -> None:
         if terminated:
             break
     assert terminated and info["puck_fell"] and not info["is_success"]
-    assert r < 0
+    # The fall is charged the step's cost for every step left: ending early saves nothing.
+    obs = raw._observation(raw._state())
+    cost = math.hypot(*obs[11:13]) + 0.5 * math.hypot(*obs[13:15])
+    steps_left = PusherEnv.horizon - raw._steps
+    assert 0 < steps_left < PusherEnv.horizon
+    assert r == pytest.approx(-cost * (1 + steps_left), rel=1e-6)
+
+
+def test_the_fall_charge_uses_the_registered_time_limit() -> None:
+    from domrand.registry import ENVS
+
+    for env_id in ("domrand/Pusher-v0", "domrand/PusherPlace-v0", "domrand/PusherForce-v0"):
+        assert ENVS[env_id].max_episode_steps == PusherEnv.horizon, env_id
 
 
 def test_success_pays_the_bonus_and_terminates(raw: PusherEnv) -> None:
