@@ -73,6 +73,9 @@ class BulletEnv(gym.Env[np.ndarray, np.ndarray], ABC):
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 50}
     #: a state whose L1 norm exceeds this (or holds NaN/inf) is a physics fault
     max_state_norm: ClassVar[float] = 1e4
+    #: bumped when a change alters what the env does under an unchanged id (reward, termination,
+    #: dynamics), so cached benchmark results for the env are recomputed; 0 = as first released
+    revision: ClassVar[int] = 0
     #: ``(height, width)`` of ``render()`` frames (image observations use ``image_size``)
     render_size: ClassVar[tuple[int, int]] = (120, 160)
 

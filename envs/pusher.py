@@ -106,6 +106,8 @@ class PusherEnv(BulletEnv):
     settle_speed: ClassVar[float] = math.inf
     #: the registered time limit (steps); a fallen puck is charged the steps left of it
     horizon: ClassVar[int] = 100
+    #: 1: a fallen puck is charged the rest of the episode (2026-11-28)
+    revision: ClassVar[int] = 1
 
     def __init__(
         self,

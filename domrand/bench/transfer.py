@@ -98,7 +98,20 @@ def fingerprint(cell: Cell, plan: EnvPlan) -> str:
         else plan.to_dict()
     )
     doc = {"format": CELL_FORMAT, "cell": cell.__dict__, "plan": what, "files": _files(cell)}
+    revision = env_revision(cell.env_id)
+    if revision:  # envs as first released keep their earlier fingerprints
+        doc["env_revision"] = revision
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def env_revision(env_id: str) -> int:
+    """The env class's ``revision``: bumped when its behaviour changes under the same id."""
+    import importlib
+
+    from domrand.registry import ENVS
+
+    module, name = ENVS[env_id].entry_point.split(":")
+    return int(getattr(getattr(importlib.import_module(module), name), "revision", 0))
 
 
 def _files(cell: Cell) -> dict[str, str]:

@@ -127,6 +127,21 @@ def test_an_envs_trainer_settings_reach_every_method_and_the_fingerprint() -> No
     assert bench.fingerprint(cell, tuned) != bench.fingerprint(cell, plan)
 
 
+def test_an_env_revision_invalidates_that_envs_cells_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from domrand.envs.cartpole import CartPoleEnv
+    from domrand.envs.pusher import PusherForceEnv
+
+    pusher = "domrand/PusherForce-v0"
+    assert bench.env_revision(CARTPOLE) == 0 and bench.env_revision(pusher) >= 1
+    cells = [bench.Cell(CARTPOLE, "uniform", 0), bench.Cell(pusher, "uniform", 0)]
+    before = [bench.fingerprint(c, TIERS["quick"][c.env_id]) for c in cells]
+    monkeypatch.setattr(PusherForceEnv, "revision", PusherForceEnv.revision + 1)
+    after = [bench.fingerprint(c, TIERS["quick"][c.env_id]) for c in cells]
+    assert before[0] == after[0] and before[1] != after[1]
+    monkeypatch.setattr(CartPoleEnv, "revision", 1)  # a first revision enters the fingerprint
+    assert bench.fingerprint(cells[0], TIERS["quick"][CARTPOLE]) != before[0]
+
+
 def test_normalized_score_between_random_and_oracle() -> None:
     assert normalized(-10.0, -40.0, -5.0) == pytest.approx(30 / 35)  # negative-return envs
     assert normalized(500.0, 20.0, 500.0) == pytest.approx(1.0)
