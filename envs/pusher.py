@@ -108,6 +108,9 @@ class PusherEnv(BulletEnv):
     horizon: ClassVar[int] = 100
     #: 1: a fallen puck is charged the rest of the episode (2026-11-28)
     revision: ClassVar[int] = 1
+    #: charge a fallen puck the rest of the episode (False: revision 0's free fall, kept only
+    #: for ``benchmarks/pusher_fall.py``, which measures what the free fall taught policies)
+    charge_fall: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -259,7 +262,7 @@ class PusherEnv(BulletEnv):
         success = dist < self.success_radius and speed < self.settle_speed
         fell = self._puck_z < -0.05
         reward = -dist - 0.5 * reach + (self.success_bonus if success else 0.0)
-        if fell and not success:
+        if fell and not success and self.charge_fall:
             # A lost puck stays lost: the step is charged its cost for every step left, as if
             # the episode ran on with the puck where it fell. Ending the episode for free would
             # pay a policy to shove the puck off the table and stop the per-step costs.

@@ -236,6 +236,9 @@ def test_a_puck_pushed_off_the_table_ends_the_episode(raw: PusherEnv) -> None:
     steps_left = PusherEnv.horizon - raw._steps
     assert 0 < steps_left < PusherEnv.horizon
     assert r == pytest.approx(-cost * (1 + steps_left), rel=1e-6)
+    # revision 0's free fall (kept for benchmarks/pusher_fall.py): the step's cost alone
+    raw.charge_fall = False  # type: ignore[misc]
+    assert raw._task_outcome(raw._state())[0] == pytest.approx(-cost, rel=1e-6)
 
 
 def test_the_fall_charge_uses_the_registered_time_limit() -> None:
