@@ -1,5 +1,9 @@
 """Diagnostic: does a larger budget let uniform DR catch up with no DR on Pusher?
 
+Its committed results predate the Pusher envs' revision 1 (2026-11-28: a puck pushed off the
+table is charged the rest of the episode; ``benchmarks/pusher_fall.py``). Its cell cache does
+not know the revision: re-run it with an empty ``--cache`` to measure the current envs.
+
 The full transfer tier has uniform DR losing to no DR on Pusher at B = 151,552 steps. This trains
 both at 2B (303,104 steps; otherwise the full tier's Pusher plan) with seeds 0, 1, 2, evaluates
 them on every Pusher reality like the benchmark does, and writes

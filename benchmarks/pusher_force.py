@@ -1,5 +1,9 @@
 """Diagnostic: does a force-controlled Pusher get a sim-to-real gap on its realities?
 
+Its committed results predate the Pusher envs' revision 1 (2026-11-28: a puck pushed off the
+table is charged the rest of the episode; ``benchmarks/pusher_fall.py``). Its cell cache does
+not know the revision: re-run it with an empty ``--work`` to measure the current envs.
+
 On Pusher-v0 a no DR policy that has learned to push loses nothing on the shipped realities
 (nominal -7.62, ``hard_region`` -7.66 over 10 policies), nor on five stronger candidates
 (``pusher_gap_realities.py``), nor under a stricter success rule (``pusher_place.py``). Its

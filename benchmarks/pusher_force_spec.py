@@ -1,5 +1,9 @@
 """Calibration: is PusherForce's default training spec learnable at the full tier's budget B?
 
+Its committed results predate the Pusher envs' revision 1 (2026-11-28: a puck pushed off the
+table is charged the rest of the episode; ``benchmarks/pusher_fall.py``). Its cell cache does
+not know the revision: re-run it with an empty ``--work`` to measure the current envs.
+
 Why. Uniform DR on PusherForce has not learned the nominal task at B (nominal success 0.16 over
 10 seeds), more budget makes it worse (0.28 at 2B, 0.07 at 4B: ``pusher_own_distribution.py
 --factor``), and ``pusher_force_trainer.py`` tests PPO stabilizers for it. A default spec under

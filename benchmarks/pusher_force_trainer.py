@@ -1,5 +1,9 @@
 """Calibration: PPO settings under which uniform DR learns PusherForce's task at the full tier's B.
 
+Its committed results predate the Pusher envs' revision 1 (2026-11-28: a puck pushed off the
+table is charged the rest of the episode; ``benchmarks/pusher_fall.py``). Its cell cache does
+not know the revision: re-run it with an empty ``--work`` to measure the current envs.
+
 Why. In the full transfer tier uniform DR loses to no DR on PusherForce, and the uniform-DR
 policy has not learned the task: its nominal success is 0.16 over 10 seeds at B, 0.28 over 3
 seeds at 2B (``pusher_own_distribution.py --factor``), against no DR's 0.68. The trainer's own

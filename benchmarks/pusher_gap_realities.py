@@ -1,5 +1,9 @@
 """Diagnostic: on Pusher realities that do open a sim-to-real gap, does uniform DR beat no DR?
 
+Its committed results predate the Pusher envs' revision 1 (2026-11-28: a puck pushed off the
+table is charged the rest of the episode; ``benchmarks/pusher_fall.py``). Its cell cache does
+not know the revision: re-run it with an empty ``--work`` to measure the current envs.
+
 In the full transfer tier no DR matches or beats the oracle on three of Pusher's four shipped
 realities (``hard_region``, ``heavy_sticky``, ``laggy_bumpy``): a nominal policy already
 handles them, so they cannot show DR helping. This looks for Pusher realities with a gap, and

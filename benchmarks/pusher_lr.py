@@ -1,5 +1,9 @@
 """Diagnostic: why does longer PPO training on Pusher make the deployed policy worse?
 
+Its committed results predate the Pusher envs' revision 1 (2026-11-28: a puck pushed off the
+table is charged the rest of the episode; ``benchmarks/pusher_fall.py``). Its cell cache does
+not know the revision: re-run it with an empty ``--work`` to measure the current envs.
+
 benchmarks/pusher_budget.py found that doubling the full tier's Pusher budget (303,104 steps)
 lowers the return on the realities, with and without DR. This trains no DR at that budget with
 the benchmark's learning rate (the trainer default, 1e-3) and with 3e-4 (sb3's RecurrentPPO

@@ -1,5 +1,9 @@
 """Diagnostic: does Pusher's uniform-DR policy at least master its own training distribution?
 
+Its committed results predate the Pusher envs' revision 1 (2026-11-28: a puck pushed off the
+table is charged the rest of the episode; ``benchmarks/pusher_fall.py``). Its cell cache does
+not know the revision: re-run it with an empty ``--work`` to measure the current envs.
+
 In the full transfer tier uniform DR loses to no DR on every Pusher reality (-15.70 vs -11.24
 over 5 seeds). Two explanations predict different things on the *training* distribution:
 

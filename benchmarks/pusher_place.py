@@ -1,5 +1,9 @@
 """Diagnostic: does Pusher get a sim-to-real gap when the puck must come to rest on the goal?
 
+Its committed results predate the Pusher envs' revision 1 (2026-11-28: a puck pushed off the
+table is charged the rest of the episode; ``benchmarks/pusher_fall.py``). Its cell cache does
+not know the revision: re-run it with an empty ``--work`` to measure the current envs.
+
 On Pusher-v0 no DR matches or beats the oracle on three of the four shipped realities, and
 none of five further candidates opened a gap (``pusher_gap_realities.py``). One reason may be
 the success rule: in Pusher-v0 a puck that slides through the 5 cm goal disc at any speed

@@ -1,5 +1,9 @@
 """Diagnostic: which part of Pusher's default spec makes uniform DR lose to no DR?
 
+Its committed results predate the Pusher envs' revision 1 (2026-11-28: a puck pushed off the
+table is charged the rest of the episode; ``benchmarks/pusher_fall.py``). Its cell cache does
+not know the revision: re-run it with an empty ``--work`` to measure the current envs.
+
 The full transfer tier had uniform DR losing to no DR on Pusher (-16.55 vs -11.62 over the four
 realities at B = 151,552 steps), and doubling B did not help (benchmarks/pusher_budget.py).
 Single-seed runs of each knob group pointed at the latency knob ``action.delay`` (0-2 control
