@@ -39,8 +39,25 @@ together is only for this), and the results go to pusher_force_trainer_<K>x.json
 choice made. It asks whether a stabilizer stops the late-training collapse seen at 4B, to
 inform a rule for a later session; such a rule must use other seeds than 10-12.
 
+A second protocol, ``--rule rev1``, committed 2026-11-28 before any of its cells ran. The rule
+above was decided under revision 0 (the free fall). Under revision 1 uniform DR's nominal
+success at B rose from 0.17 to 0.30 (seeds 20-22, ``pusher_fall.py``), and the exploration at 2B
+showed ``kl_ent`` lifting uniform DR's nominal return from -19.02 to -8.27, so the question is
+asked again, once, on the shipped env:
+
+* arms ``default`` and ``kl_ent`` (``target_kl`` 0.02 and ``ent_coef`` 0.01), each at 2B =
+  303,104 steps, training no DR and uniform DR on fresh seeds 30, 31, 32 (used nowhere else);
+* scored as above: nominal env (50 episodes) and default-spec domains (100), never a reality;
+* an arm qualifies if uniform DR's and no DR's mean nominal success both reach 0.5; the
+  qualifying arm with the higher uniform-DR nominal success becomes the full tier's PusherForce
+  plan: B = 303,104 and, for ``kl_ent``, ``EnvPlan.ppo`` for every method alike. Every
+  PusherForce cell of the full tier is then re-run and reported whatever comes out. The quick
+  tier is not touched. If neither arm qualifies, nothing changes.
+
+Writes pusher_force_trainer_rev1_2x.json (cells in ``runs/pusher_force_trainer_rev1_2x``).
+
 Usage: python benchmarks/pusher_force_trainer.py [--work DIR] [--factor K] [--arms ...]
-       [--methods ...]
+       [--methods ...] [--rule rev1]
 """
 
 from __future__ import annotations
@@ -71,6 +88,8 @@ EXPLORE_ARMS: dict[str, dict[str, Any]] = {"kl_ent": {"target_kl": 0.02, "ent_co
 ALL_ARMS = {**ARMS, **EXPLORE_ARMS}
 METHODS = ("no_dr", "uniform")
 SEEDS = (10, 11, 12)
+#: the second protocol (``--rule rev1``): its arms, seeds and budget factor
+REV1_ARMS, REV1_SEEDS, REV1_FACTOR = ("default", "kl_ent"), (30, 31, 32), 2
 EPISODES_NOMINAL, EPISODES_SPEC = 50, 100
 EVAL_SEED = 90_000
 QUALIFY = 0.5  #: mean nominal success both methods need
@@ -140,9 +159,11 @@ def _one(job: tuple[str, str, int, Path, int]) -> dict[str, Any]:
     return cell
 
 
-def decide(summary: dict[str, dict[str, dict[str, float]]]) -> str | None:
-    """The protocol's choice: the qualifying arm with the highest uniform-DR nominal success."""
-    ok = [a for a in ARMS if all(summary[a][m]["nominal_success"] >= QUALIFY for m in METHODS)]
+def decide(
+    summary: dict[str, dict[str, dict[str, float]]], arms: tuple[str, ...] = tuple(ARMS)
+) -> str | None:
+    """A protocol's choice: the qualifying arm with the highest uniform-DR nominal success."""
+    ok = [a for a in arms if all(summary[a][m]["nominal_success"] >= QUALIFY for m in METHODS)]
     return max(ok, key=lambda a: summary[a]["uniform"]["nominal_success"], default=None)
 
 
@@ -152,13 +173,21 @@ def main() -> None:
     ap.add_argument("--factor", type=int, default=1, help="train for this many times B")
     ap.add_argument("--arms", nargs="+", choices=list(ALL_ARMS), default=list(ARMS))
     ap.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    ap.add_argument("--rule", choices=["rev1"], help="run the second protocol (overrides the rest)")
     args = ap.parse_args()
-    protocol = args.factor == 1 and args.arms == list(ARMS) and args.methods == list(METHODS)
-    out = OUT if args.factor == 1 else OUT.with_name(f"{OUT.stem}_{args.factor}x.json")
-    if not protocol and out == OUT:
-        ap.error("a subset of the protocol's arms or methods needs --factor other than 1")
+    seeds, arms_decided = SEEDS, tuple(ARMS)
+    if args.rule == "rev1":
+        args.factor, args.arms, args.methods = REV1_FACTOR, list(REV1_ARMS), list(METHODS)
+        seeds, arms_decided = REV1_SEEDS, REV1_ARMS
+        out = OUT.with_name(f"{OUT.stem}_rev1_{REV1_FACTOR}x.json")
+        protocol = True
+    else:
+        protocol = args.factor == 1 and args.arms == list(ARMS) and args.methods == list(METHODS)
+        out = OUT if args.factor == 1 else OUT.with_name(f"{OUT.stem}_{args.factor}x.json")
+        if not protocol and out == OUT:
+            ap.error("a subset of the protocol's arms or methods needs --factor other than 1")
     work = args.work or Path("runs") / out.stem
-    jobs = [(a, m, s, work, args.factor) for a in args.arms for s in SEEDS for m in args.methods]
+    jobs = [(a, m, s, work, args.factor) for a in args.arms for s in seeds for m in args.methods]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(2) as ex:
         cells = list(ex.map(_one, jobs))
@@ -171,11 +200,11 @@ def main() -> None:
                 **summarize(mine),
                 "approx_kl_mean": statistics.mean(c["updates"]["approx_kl_mean"] for c in mine),
             }
-    choice = decide(summary) if protocol else None
+    choice = decide(summary, arms_decided) if protocol else None
     from domrand.bench.transfer import machine_info
 
     doc = {"benchmark": out.stem, "env": ENV, "train_steps": args.factor * PLAN.train_steps,
-           "protocol": protocol, "seeds": list(SEEDS),
+           "protocol": protocol, "rule": args.rule, "seeds": list(seeds),
            "arms": {a: ALL_ARMS[a] for a in args.arms},
            "qualify": QUALIFY, "choice": choice,
            "summary": summary, "elapsed_s": time.perf_counter() - t0, "cells": cells,
