@@ -10,6 +10,13 @@ very next episode, in-process or in subprocess workers alike.
 An episode whose backend worker died (``info["worker_restart"]``, see
 ``domrand.backends.vector``) ends at the lost step as a truncation bootstrapped from V(its last
 observation); it is counted as a fault and not reported to the guide.
+
+A physics fault (``info["physics_fault"]``: NaN or runaway state) comes back from the env as
+terminated with reward 0 and a zero observation. It is not a terminal state of the task, and a
+value of 0 would make it a free exit in an env whose rewards are costs (a policy could learn to
+break the simulator instead of finishing the task). So the fault step is bootstrapped from the
+critic's value of the last state the simulator did produce (``values[t]``): breaking the
+simulator neither pays nor costs. The episode is counted as a fault and reported to the guide.
 """
 
 from __future__ import annotations
@@ -193,7 +200,7 @@ class Collector:
         policy = self.policy
         # Time-limit truncation: the state is not terminal, so GAE bootstraps from V(final obs),
         # evaluated with the LSTM state and RL^2 inputs the episode would have continued with.
-        # (A physics fault comes back as terminated, so it is never bootstrapped.)
+        # (A physics fault comes back as terminated; it is bootstrapped below, from values[t].)
         boot = np.flatnonzero(trunc & ~term)
         if boot.size:
             j = torch.from_numpy(boot)
@@ -211,6 +218,8 @@ class Collector:
             info = env_info(infos, i)
             interrupted = bool(info.get("worker_restart", False))
             fault = interrupted or bool(info.get("physics_fault", False))
+            if fault and term[i]:  # not the task's terminal state: V(last good state), not 0
+                buf.final_values[t, i] = buf.values[t, i]
             success = bool(info.get("is_success", bool(trunc[i]) and not bool(term[i])))
             success = success and not fault
             ret, length = float(self.ep_return[i]), int(self.ep_length[i])

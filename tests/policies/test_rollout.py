@@ -50,7 +50,7 @@ class Recorder(Guide):
         self.seen.append((i, d, r, n, dict(info)))
 
 
-def test_physics_faults_are_flagged_and_never_bootstrapped() -> None:
+def test_physics_faults_are_flagged_and_bootstrapped_from_the_last_good_state() -> None:
     envs = gym.vector.SyncVectorEnv(
         [BreaksAtStep3], autoreset_mode=gym.vector.AutoresetMode.DISABLED
     )
@@ -68,7 +68,12 @@ def test_physics_faults_are_flagged_and_never_bootstrapped() -> None:
     assert episodes[0].domain == {"pole.mass": 0.1} and episodes[1].domain["pole.mass"] == 0.2
     assert guide.seen[0][4]["physics_fault"] is True and guide.seen[0][4]["success"] is False
     assert buf.ended[:, 0].tolist() == [False, False, True, False, False, False, False, True, False]
-    assert float(buf.final_values.abs().sum()) == 0.0  # terminal (and fault): worth 0
+    # The fault (t=2) is no terminal state of the task: worth V(last good state), so breaking
+    # the simulator is no free exit; the true terminal (t=7) is worth 0.
+    assert float(buf.values[2, 0]) != 0.0
+    assert float(buf.final_values[2, 0]) == float(buf.values[2, 0])
+    others = [t for t in range(9) if t != 2]
+    assert float(buf.final_values[others, 0].abs().sum()) == 0.0
     assert buf.starts[:, 0].tolist() == [True, False, False, True, False, False, False, False, True]
 
 
