@@ -35,13 +35,13 @@ from typing import Any
 
 import numpy as np
 
-from domrand.bench.tiers import TIERS
+from domrand.bench.tiers import PUSHER_FULL_AT_B
 from domrand.envs.pusher import PusherForceEnv
 from domrand.fsutil import atomic_write_text
 
 ENV = "domrand/PusherForce-v0"
 FREE_FALL_ENV = "domrand/PusherForceFreeFall-v0"  #: private to this process and its children
-PLAN = TIERS["full"][ENV]
+PLAN = PUSHER_FULL_AT_B
 RULES = {"free_fall": FREE_FALL_ENV, "charged": ENV}
 METHODS = ("no_dr", "uniform")
 EPISODES_NOMINAL, EPISODES_SPEC = 50, 100

@@ -72,11 +72,11 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from domrand.bench.tiers import TIERS
+from domrand.bench.tiers import PUSHER_FULL_AT_B
 from domrand.fsutil import atomic_write_text
 
 ENV = "domrand/PusherForce-v0"
-PLAN = TIERS["full"][ENV]
+PLAN = PUSHER_FULL_AT_B
 ARMS: dict[str, dict[str, Any]] = {
     "default": {},
     "target_kl": {"target_kl": 0.02},

@@ -69,13 +69,13 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from domrand.bench.tiers import PUSHER_V0, TIERS
+from domrand.bench.tiers import PUSHER_FULL_AT_B, PUSHER_V0
 from domrand.fsutil import atomic_write_text
 
 #: the env (``--env``) -> its full-tier plan and results file; Pusher-v0 is the default
 PLANS = {
     "domrand/Pusher-v0": PUSHER_V0["full"],
-    "domrand/PusherForce-v0": TIERS["full"]["domrand/PusherForce-v0"],
+    "domrand/PusherForce-v0": PUSHER_FULL_AT_B,
 }
 RESULTS = Path(__file__).parent / "results"
 OUTS = {

@@ -24,7 +24,7 @@ import dataclasses
 
 from domrand.bench.methods import EnvPlan
 
-__all__ = ["PUSHER_V0", "TIERS"]
+__all__ = ["PUSHER_FULL_AT_B", "PUSHER_V0", "TIERS"]
 
 CARTPOLE, PUSHER, KUKA = "domrand/CartPole-v0", "domrand/PusherForce-v0", "domrand/KukaReach-v0"
 TARGETS = {CARTPOLE: "heavy_pole", PUSHER: "hard_region", KUKA: "heavy_payload"}
@@ -58,6 +58,15 @@ def _plan(env: str, steps: int, episodes: int, horizon: int, quick: bool) -> Env
     )
 
 
+#: PusherForce's full-tier plan until 2026-11-28: B = 151,552 steps, the trainer's defaults. The
+#: Pusher diagnostics in ``benchmarks/`` were measured with it (and ``PUSHER_V0`` keeps it).
+PUSHER_FULL_AT_B = _plan(PUSHER, 151_552, 20, 100, quick=False)
+#: PusherForce's trainer settings in the full tier since 2026-11-28, for every method alike:
+#: ``benchmarks/pusher_force_trainer.py --rule rev1`` (committed before its cells ran, fresh
+#: seeds 30-32, never a reality) found uniform DR learning the nominal task at 2B with them
+#: (success 0.55; no DR 0.96) and not with the defaults (0.25).
+PUSHER_FULL_PPO = {"target_kl": 0.02, "ent_coef": 0.01}
+
 TIERS: dict[str, dict[str, EnvPlan]] = {
     "quick": {
         CARTPOLE: _plan(CARTPOLE, 30_720, 8, 200, quick=True),
@@ -66,7 +75,9 @@ TIERS: dict[str, dict[str, EnvPlan]] = {
     },
     "full": {
         CARTPOLE: _plan(CARTPOLE, 100_352, 20, 200, quick=False),
-        PUSHER: _plan(PUSHER, 151_552, 20, 100, quick=False),
+        PUSHER: dataclasses.replace(
+            PUSHER_FULL_AT_B, train_steps=2 * PUSHER_FULL_AT_B.train_steps, ppo=PUSHER_FULL_PPO
+        ),
         KUKA: _plan(KUKA, 100_352, 20, 150, quick=False),
     },
 }
@@ -74,6 +85,6 @@ TIERS: dict[str, dict[str, EnvPlan]] = {
 #: Each tier's Pusher plan on ``domrand/Pusher-v0`` (the benchmark's Pusher until 2026-11-27),
 #: for the Pusher-v0 diagnostics in ``benchmarks/``: same budgets and settings.
 PUSHER_V0: dict[str, EnvPlan] = {
-    tier: dataclasses.replace(plans[PUSHER], env_id="domrand/Pusher-v0")
-    for tier, plans in TIERS.items()
+    "quick": dataclasses.replace(TIERS["quick"][PUSHER], env_id="domrand/Pusher-v0"),
+    "full": dataclasses.replace(PUSHER_FULL_AT_B, env_id="domrand/Pusher-v0"),
 }
