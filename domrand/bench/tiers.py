@@ -3,9 +3,10 @@
 ``quick`` takes about 15 minutes on 2 quiet cores (14.7 min measured 2026-11-27; 80 min on
 the shared VM under load 9-19): small PPO budgets, short guide loops, the oracle on the first
 seed;
-``full`` trains 5-7x longer with longer guide loops and the oracle on every seed. Budgets differ
-per env (a CartPole step is ~3x cheaper than a Pusher or KukaReach step; Pusher needs the most
-training), never per method.
+``full`` trains 3-15x longer with longer guide loops and the oracle on every seed. Budgets and
+trainer settings differ per env (a CartPole step is ~3x cheaper than a Pusher or KukaReach step;
+Pusher needs the most training, and since 2026-11-28 a stabilized trainer in the full tier),
+never per method.
 
 Pusher is ``domrand/PusherForce-v0`` (force-controlled gantry) since 2026-11-27: on
 ``domrand/Pusher-v0``, whose PD servo hides the pusher's dynamics, no shipped reality opened a gap
@@ -83,7 +84,8 @@ TIERS: dict[str, dict[str, EnvPlan]] = {
 }
 
 #: Each tier's Pusher plan on ``domrand/Pusher-v0`` (the benchmark's Pusher until 2026-11-27),
-#: for the Pusher-v0 diagnostics in ``benchmarks/``: same budgets and settings.
+#: for the Pusher-v0 diagnostics in ``benchmarks/``: the budgets and settings they were measured
+#: with (the full tier's as it was before 2026-11-28).
 PUSHER_V0: dict[str, EnvPlan] = {
     "quick": dataclasses.replace(TIERS["quick"][PUSHER], env_id="domrand/Pusher-v0"),
     "full": dataclasses.replace(PUSHER_FULL_AT_B, env_id="domrand/Pusher-v0"),
