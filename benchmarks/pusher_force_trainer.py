@@ -159,11 +159,10 @@ def _one(job: tuple[str, str, int, Path, int]) -> dict[str, Any]:
     return cell
 
 
-def decide(
-    summary: dict[str, dict[str, dict[str, float]]], arms: tuple[str, ...] = tuple(ARMS)
-) -> str | None:
-    """A protocol's choice: the qualifying arm with the highest uniform-DR nominal success."""
-    ok = [a for a in arms if all(summary[a][m]["nominal_success"] >= QUALIFY for m in METHODS)]
+def decide(summary: dict[str, dict[str, dict[str, float]]]) -> str | None:
+    """A protocol's choice among the arms it ran (``summary``'s keys): the qualifying arm with the
+    highest uniform-DR nominal success."""
+    ok = [a for a in summary if all(summary[a][m]["nominal_success"] >= QUALIFY for m in METHODS)]
     return max(ok, key=lambda a: summary[a]["uniform"]["nominal_success"], default=None)
 
 
@@ -175,10 +174,10 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     ap.add_argument("--rule", choices=["rev1"], help="run the second protocol (overrides the rest)")
     args = ap.parse_args()
-    seeds, arms_decided = SEEDS, tuple(ARMS)
+    seeds = SEEDS
     if args.rule == "rev1":
         args.factor, args.arms, args.methods = REV1_FACTOR, list(REV1_ARMS), list(METHODS)
-        seeds, arms_decided = REV1_SEEDS, REV1_ARMS
+        seeds = REV1_SEEDS
         out = OUT.with_name(f"{OUT.stem}_rev1_{REV1_FACTOR}x.json")
         protocol = True
     else:
@@ -200,7 +199,7 @@ def main() -> None:
                 **summarize(mine),
                 "approx_kl_mean": statistics.mean(c["updates"]["approx_kl_mean"] for c in mine),
             }
-    choice = decide(summary, arms_decided) if protocol else None
+    choice = decide(summary) if protocol else None
     from domrand.bench.transfer import machine_info
 
     doc = {"benchmark": out.stem, "env": ENV, "train_steps": args.factor * PLAN.train_steps,
