@@ -31,7 +31,14 @@ from typing import Any
 from domrand.bench.methods import METHODS
 from domrand.fsutil import atomic_write_text
 
-__all__ = ["normalized", "reality_gaps", "summarize", "verdicts", "write_reports"]
+__all__ = [
+    "normalized",
+    "paired_difference",
+    "reality_gaps",
+    "summarize",
+    "verdicts",
+    "write_reports",
+]
 
 CSV_FIELDS = (
     "env", "method", "seed", "reality", "is_target", "return_mean", "return_std", "normalized",
@@ -133,18 +140,41 @@ def _wins(a: dict[str, Any], b: dict[str, Any]) -> tuple[int, int]:
     return won, len(common)
 
 
-def _paired(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, float, str]:
-    """Both methods' mean return over the seeds both have (all of them in a complete run), and
-    a note: on how many of those seeds ``a`` is higher (seed s of every method starts from the
-    same network initialization and is scored on the same episodes, so seeds pair up)."""
+def paired_difference(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """``a`` minus ``b`` seed by seed, over the seeds both have (seed s of every method starts
+    from the same network initialization and is scored on the same episodes, so seeds pair up).
+
+    Returns ``seeds`` (the common ones), ``mean`` and ``se`` of the per-seed differences of the
+    mean return over realities (``se``: sample std / sqrt(n); NaN with fewer than 2 seeds),
+    ``higher`` and ``tied`` (seed counts), and both methods' means over those seeds.
+    """
     common = [s for s in a["seeds"] if s in b["seeds"]]
     ra = dict(zip(a["seeds"], a["return_per_seed"]))
     rb = dict(zip(b["seeds"], b["return_per_seed"]))
+    diffs = [ra[s] - rb[s] for s in common]
+    return {
+        "seeds": common,
+        "mean": _mean(diffs),
+        "se": statistics.stdev(diffs) / math.sqrt(len(diffs)) if len(diffs) > 1 else math.nan,
+        "higher": sum(d > 0 for d in diffs),
+        "tied": sum(d == 0 for d in diffs),
+        "mean_a": _mean([ra[s] for s in common]),
+        "mean_b": _mean([rb[s] for s in common]),
+    }
+
+
+def _paired(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, float, str]:
+    """Both methods' mean return over the seeds both have (all of them in a complete run), and
+    a note: on how many of those seeds ``a`` is higher, and the paired difference +- its
+    standard error (see :func:`paired_difference`)."""
+    d = paired_difference(a, b)
+    common = d["seeds"]
     note = "" if common == a["seeds"] == b["seeds"] else f", on seeds {common} only"
-    note += f"; higher on {sum(ra[s] > rb[s] for s in common)}/{len(common)} seeds"
-    ties = sum(ra[s] == rb[s] for s in common)
-    note += f" (tied on {ties})" if ties else ""
-    return _mean([ra[s] for s in common]), _mean([rb[s] for s in common]), note
+    note += f"; higher on {d['higher']}/{len(common)} seeds"
+    note += f" (tied on {d['tied']})" if d["tied"] else ""
+    if len(common) > 1:
+        note += f"; paired difference {d['mean']:+.2f} +- {d['se']:.2f} SE"
+    return d["mean_a"], d["mean_b"], note
 
 
 def reality_gaps(summary: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:

@@ -18,7 +18,7 @@ import torch
 
 from domrand.bench import transfer as bench
 from domrand.bench.methods import EnvPlan, unsupported
-from domrand.bench.report import normalized, summarize, verdicts
+from domrand.bench.report import normalized, paired_difference, summarize, verdicts
 from domrand.bench.tiers import TIERS
 from domrand.cli import main
 
@@ -192,6 +192,28 @@ def test_verdict_names_the_realities_a_nominal_policy_already_masters() -> None:
     # uniform 5.5 and 6.5 per seed against no DR's 5.5 and 6: a tie is not higher
     assert "beats no DR (6.00 vs 5.75" in v["lines"][0]
     assert "higher on 1/2 seeds (tied on 1)" in v["lines"][0]
+
+
+def test_paired_difference_pairs_seeds_and_gives_its_standard_error() -> None:
+    rows = []
+    # uniform minus no DR per seed (mean over realities a, b): +1, +3, -1 -> mean 1, SE 1.1547
+    for s, d in enumerate([1.0, 3.0, -1.0]):
+        rows += [_row("no_dr", s, "a", 10.0 * s), _row("no_dr", s, "b", 2.0)]
+        rows += [_row("uniform", s, "a", 10.0 * s + d), _row("uniform", s, "b", 2.0 + d)]
+    summary = summarize(rows)["E"]
+    d = paired_difference(summary["uniform"], summary["no_dr"])
+    assert d["seeds"] == [0, 1, 2] and d["higher"] == 2 and d["tied"] == 0
+    assert d["mean"] == pytest.approx(1.0)
+    assert d["se"] == pytest.approx(2.0 / 3**0.5)  # sample std 2 over sqrt(3)
+    # the seed-to-seed spread (10 per seed) cancels: it is not in the paired SE
+    assert summary["no_dr"]["return_std"] > 3
+    line = verdicts({"E": summary})["lines"][0]
+    assert "higher on 2/3 seeds; paired difference +1.00 +- 1.15 SE" in line
+    # one common seed: no standard error, and the line says none
+    one = paired_difference(summary["uniform"], {**summary["no_dr"], "seeds": [1],
+                                                 "return_per_seed": [6.0]})  # fmt: skip
+    assert one["seeds"] == [1] and one["mean"] == pytest.approx(3.0)
+    assert math.isnan(one["se"])
 
 
 def test_simopt_is_skipped_where_the_env_cannot_restore_a_state() -> None:
