@@ -48,9 +48,8 @@ def per_reality(rows: list[dict[str, Any]], env: str) -> dict[str, dict[str, Any
     for reality in dict.fromkeys(k[2] for k in val):
         seeds = sorted({s for m, s, x in val if x == reality and m == "uniform"}
                        & {s for m, s, x in val if x == reality and m == "no_dr"})  # fmt: skip
-        one = {"seeds": seeds, "return_per_seed": []}
-        a = {**one, "return_per_seed": [val["uniform", s, reality] for s in seeds]}
-        b = {**one, "return_per_seed": [val["no_dr", s, reality] for s in seeds]}
+        a = {"seeds": seeds, "return_per_seed": [val["uniform", s, reality] for s in seeds]}
+        b = {"seeds": seeds, "return_per_seed": [val["no_dr", s, reality] for s in seeds]}
         out[reality] = paired_difference(a, b)
     return out
 
@@ -165,9 +164,10 @@ def main() -> None:
             "paired": paired_difference(u, n),
             "per_reality": per_reality(doc["rows"], env),
         }  # fmt: skip
-    atomic_write_text(RESULTS / f"transfer_seeds_{args.tier}.json", json.dumps(out, indent=1))
+    stem = RESULTS / f"transfer_seeds_{args.tier}"
+    atomic_write_text(stem.with_suffix(".json"), json.dumps(out, indent=1) + "\n")
     text = markdown(out)
-    atomic_write_text(RESULTS / f"transfer_seeds_{args.tier}.md", text)
+    atomic_write_text(stem.with_suffix(".md"), text)
     print(text)
 
 

@@ -209,7 +209,7 @@ def test_paired_difference_pairs_seeds_and_gives_its_standard_error() -> None:
     assert summary["no_dr"]["return_std"] > 3
     line = verdicts({"E": summary})["lines"][0]
     assert "higher on 2/3 seeds; paired difference +1.00 +- 1.15 SE" in line
-    # one common seed: no standard error, and the line says none
+    # one common seed: a difference, but no standard error
     one = paired_difference(summary["uniform"], {**summary["no_dr"], "seeds": [1],
                                                  "return_per_seed": [6.0]})  # fmt: skip
     assert one["seeds"] == [1] and one["mean"] == pytest.approx(3.0)
