@@ -166,7 +166,7 @@ def paired_difference(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 def _paired(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, float, str]:
     """Both methods' mean return over the seeds both have (all of them in a complete run), and
     a note: on how many of those seeds ``a`` is higher, and the paired difference +- its
-    standard error (see :func:`paired_difference`)."""
+    standard error (see :func:`paired_difference`), flagged when it is within 2 SE of 0."""
     d = paired_difference(a, b)
     common = d["seeds"]
     note = "" if common == a["seeds"] == b["seeds"] else f", on seeds {common} only"
@@ -174,6 +174,7 @@ def _paired(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, float, str]:
     note += f" (tied on {d['tied']})" if d["tied"] else ""
     if len(common) > 1:
         note += f"; paired difference {d['mean']:+.2f} +- {d['se']:.2f} SE"
+        note += ", within 2 SE of 0" if abs(d["mean"]) <= 2 * d["se"] else ""
     return d["mean_a"], d["mean_b"], note
 
 

@@ -208,7 +208,13 @@ def test_paired_difference_pairs_seeds_and_gives_its_standard_error() -> None:
     # the seed-to-seed spread (10 per seed) cancels: it is not in the paired SE
     assert summary["no_dr"]["return_std"] > 3
     line = verdicts({"E": summary})["lines"][0]
-    assert "higher on 2/3 seeds; paired difference +1.00 +- 1.15 SE" in line
+    assert "higher on 2/3 seeds; paired difference +1.00 +- 1.15 SE, within 2 SE of 0" in line
+    # a difference beyond 2 SE is not flagged: +3, +4, +5 per seed (mean 4, SE 0.58)
+    no_dr = [r for r in rows if r["method"] == "no_dr"]
+    far = [dict(r, method="uniform", return_mean=r["return_mean"] + 3.0 + r["seed"])
+           for r in no_dr]  # fmt: skip
+    far_line = verdicts(summarize(no_dr + far))["lines"][0]
+    assert "paired difference +4.00 +- 0.58 SE;" in far_line and "within" not in far_line
     # one common seed: a difference, but no standard error
     one = paired_difference(summary["uniform"], {**summary["no_dr"], "seeds": [1],
                                                  "return_per_seed": [6.0]})  # fmt: skip
