@@ -15,12 +15,16 @@ seeds train -- on seeds 0-9, and reports per env:
   ``benchmarks/results/transfer_<tier>.json`` is compared with it (``identical`` counts exact
   matches; a cell restored from that file matches trivially and is counted apart).
 
+``--guided cmaes simopt adr autodr`` adds those methods' cells on the same seeds and compares
+each with uniform DR the same way (the table's second claim: a guided method beats uniform DR);
+that run writes ``transfer_seeds_<tier>_guided.*``.
+
 Reporting only: nothing shipped depends on it, and the tier tables keep their three seeds.
 
 Usage: python benchmarks/transfer_seeds.py --tier quick|full [--envs cartpole ...]
-       [--seeds 0 1 ... 9] [--jobs 2] [--cache runs/bench_transfer]
-Writes benchmarks/results/transfer_seeds_<tier>.{json,md}; the standard per-cell reports of
-these cells go to runs/transfer_seeds/<tier>/.
+       [--seeds 0 1 ... 9] [--guided cmaes ...] [--jobs 2] [--cache runs/bench_transfer]
+Writes benchmarks/results/transfer_seeds_<tier>[_guided].{json,md}; the standard per-cell
+reports of these cells go to runs/transfer_seeds/<tier>/.
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from domrand.bench.report import paired_difference, summarize
+from domrand.bench.methods import METHODS as METHODS_NAMES
+from domrand.bench.report import GUIDED, paired_difference, summarize
 from domrand.bench.transfer import machine_info, run_transfer, select
 from domrand.fsutil import atomic_write_text
 
@@ -40,18 +45,24 @@ RESULTS = Path(__file__).parent / "results"
 METHODS = ["no_dr", "uniform"]
 
 
-def per_reality(rows: list[dict[str, Any]], env: str) -> dict[str, dict[str, Any]]:
-    """reality -> uniform minus no DR there, seed by seed (mean, SE, seeds higher)."""
+def per_reality(
+    rows: list[dict[str, Any]], env: str, a: str = "uniform", b: str = "no_dr"
+) -> dict[str, dict[str, Any]]:
+    """reality -> method ``a`` minus ``b`` there, seed by seed (mean, SE, seeds higher)."""
     val = {(r["method"], r["seed"], r["reality"]): r["return_mean"] for r in rows
-           if r["env"] == env and r["method"] in METHODS}  # fmt: skip
+           if r["env"] == env and r["method"] in (a, b)}  # fmt: skip
     out = {}
     for reality in dict.fromkeys(k[2] for k in val):
-        seeds = sorted({s for m, s, x in val if x == reality and m == "uniform"}
-                       & {s for m, s, x in val if x == reality and m == "no_dr"})  # fmt: skip
-        a = {"seeds": seeds, "return_per_seed": [val["uniform", s, reality] for s in seeds]}
-        b = {"seeds": seeds, "return_per_seed": [val["no_dr", s, reality] for s in seeds]}
-        out[reality] = paired_difference(a, b)
+        seeds = sorted({s for m, s, x in val if x == reality and m == a}
+                       & {s for m, s, x in val if x == reality and m == b})  # fmt: skip
+        sa = {"seeds": seeds, "return_per_seed": [val[a, s, reality] for s in seeds]}
+        sb = {"seeds": seeds, "return_per_seed": [val[b, s, reality] for s in seeds]}
+        out[reality] = paired_difference(sa, sb)
     return out
+
+
+def _series(m: dict[str, Any]) -> dict[str, Any]:
+    return {"mean": m["return_mean"], "std": m["return_std"], "per_seed": m["return_per_seed"]}
 
 
 def reproduction(rows: list[dict[str, Any]], tier: str, restored: set[str]) -> dict[str, Any]:
@@ -82,6 +93,11 @@ def _f(x: float) -> str:
     return "n/a" if math.isnan(x) else f"{x:+.2f}"
 
 
+def _per_reality_text(per: dict[str, dict[str, Any]]) -> str:
+    return "; ".join(f"{r} {_f(d['mean'])} +- {d['se']:.2f} ({d['higher']}/{len(d['seeds'])})"
+                     for r, d in per.items())  # fmt: skip
+
+
 def markdown(doc: dict[str, Any]) -> str:
     lines = [
         f"# Uniform DR against no DR, {len(doc['seeds'])} seeds ({doc['tier']} tier)",
@@ -102,9 +118,27 @@ def markdown(doc: dict[str, Any]) -> str:
         )
     lines += ["", "Per reality (uniform DR minus no DR, +- SE; seeds higher):", ""]
     for env, e in doc["envs"].items():
-        cells = [f"{r} {_f(d['mean'])} +- {d['se']:.2f} ({d['higher']}/{len(d['seeds'])})"
-                 for r, d in e["per_reality"].items()]  # fmt: skip
-        lines.append(f"- {env}: " + "; ".join(cells))
+        lines.append(f"- {env}: " + _per_reality_text(e["per_reality"]))
+    guided = [(env, m, g) for env, e in doc["envs"].items()
+              for m, g in e.get("vs_uniform", {}).items()]  # fmt: skip
+    if guided:
+        lines += [
+            "",
+            "Guided methods against uniform DR (method minus uniform DR, paired by seed):",
+            "",
+            "| env | method | method's return | method - uniform DR (+- SE) | higher on seeds |",
+            "|---|---|---:|---:|---:|",
+        ]
+        for env, m, g in guided:
+            d = g["paired"]
+            sig = " **(> 2 SE)**" if abs(d["mean"]) > 2 * d["se"] else ""
+            lines.append(
+                f"| {env} | {METHODS_NAMES[m]} | {g['mean']:.2f} +- {g['std']:.2f} | "
+                f"{_f(d['mean'])} +- {d['se']:.2f}{sig} | {d['higher']}/{len(d['seeds'])} |"
+            )
+        lines += ["", "Per reality (method minus uniform DR, +- SE; seeds higher):", ""]
+        for env, m, g in guided:
+            lines.append(f"- {env}, {METHODS_NAMES[m]}: " + _per_reality_text(g["per_reality"]))
     rep = doc["reproduction"]
     lines += [
         "",
@@ -126,8 +160,10 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--cache", type=Path, default=Path("runs/bench_transfer"))
+    ap.add_argument("--guided", nargs="+", default=[], choices=GUIDED, metavar="M",
+                    help=f"also compare these with uniform DR ({', '.join(GUIDED)})")  # fmt: skip
     args = ap.parse_args()
-    plans, methods, seeds = select(args.tier, args.envs, METHODS, args.seeds)
+    plans, methods, seeds = select(args.tier, args.envs, [*METHODS, *args.guided], args.seeds)
     restored = set()  # cells restored from the committed file: matching it is no check
     for path in (args.cache / args.tier).glob("*/*.json"):
         cached = json.loads(path.read_text(encoding="utf-8"))
@@ -157,14 +193,20 @@ def main() -> None:
         u, n = ms["uniform"], ms["no_dr"]
         out["envs"][env] = {
             "train_steps": plans[env].train_steps,
-            "no_dr": {"mean": n["return_mean"], "std": n["return_std"],
-                      "per_seed": n["return_per_seed"]},
-            "uniform": {"mean": u["return_mean"], "std": u["return_std"],
-                        "per_seed": u["return_per_seed"]},
+            "no_dr": _series(n),
+            "uniform": _series(u),
             "paired": paired_difference(u, n),
             "per_reality": per_reality(doc["rows"], env),
+        }
+        vs = {
+            m: {**_series(ms[m]), "paired": paired_difference(ms[m], u),
+                "per_reality": per_reality(doc["rows"], env, m, "uniform")}
+            for m in args.guided
+            if m in ms
         }  # fmt: skip
-    stem = RESULTS / f"transfer_seeds_{args.tier}"
+        if vs:
+            out["envs"][env]["vs_uniform"] = vs
+    stem = RESULTS / f"transfer_seeds_{args.tier}{'_guided' if args.guided else ''}"
     atomic_write_text(stem.with_suffix(".json"), json.dumps(out, indent=1) + "\n")
     text = markdown(out)
     atomic_write_text(stem.with_suffix(".md"), text)
