@@ -93,6 +93,12 @@ def _f(x: float) -> str:
     return "n/a" if math.isnan(x) else f"{x:+.2f}"
 
 
+def _diff_cells(d: dict[str, Any]) -> str:
+    """A paired difference as two table cells: mean +- SE (marked beyond 2 SE) | seeds higher."""
+    sig = " **(> 2 SE)**" if d["beyond_2se"] else ""
+    return f"{_f(d['mean'])} +- {d['se']:.2f}{sig} | {d['higher']}/{len(d['seeds'])}"
+
+
 def _per_reality_text(per: dict[str, dict[str, Any]]) -> str:
     return "; ".join(f"{r} {_f(d['mean'])} +- {d['se']:.2f} ({d['higher']}/{len(d['seeds'])})"
                      for r, d in per.items())  # fmt: skip
@@ -109,12 +115,10 @@ def markdown(doc: dict[str, Any]) -> str:
         "|---|---:|---:|---:|---:|---:|",
     ]
     for env, e in doc["envs"].items():
-        d = e["paired"]
-        sig = " **(> 2 SE)**" if abs(d["mean"]) > 2 * d["se"] else ""
         lines.append(
             f"| {env} | {e['train_steps']:,} | {e['no_dr']['mean']:.2f} +- {e['no_dr']['std']:.2f}"
             f" | {e['uniform']['mean']:.2f} +- {e['uniform']['std']:.2f} | "
-            f"{_f(d['mean'])} +- {d['se']:.2f}{sig} | {d['higher']}/{len(d['seeds'])} |"
+            f"{_diff_cells(e['paired'])} |"
         )
     lines += ["", "Per reality (uniform DR minus no DR, +- SE; seeds higher):", ""]
     for env, e in doc["envs"].items():
@@ -130,11 +134,9 @@ def markdown(doc: dict[str, Any]) -> str:
             "|---|---|---:|---:|---:|",
         ]
         for env, m, g in guided:
-            d = g["paired"]
-            sig = " **(> 2 SE)**" if abs(d["mean"]) > 2 * d["se"] else ""
             lines.append(
                 f"| {env} | {METHODS_NAMES[m]} | {g['mean']:.2f} +- {g['std']:.2f} | "
-                f"{_f(d['mean'])} +- {d['se']:.2f}{sig} | {d['higher']}/{len(d['seeds'])} |"
+                f"{_diff_cells(g['paired'])} |"
             )
         lines += ["", "Per reality (method minus uniform DR, +- SE; seeds higher):", ""]
         for env, m, g in guided:

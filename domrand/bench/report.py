@@ -146,16 +146,20 @@ def paired_difference(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 
     Returns ``seeds`` (the common ones), ``mean`` and ``se`` of the per-seed differences of the
     mean return over realities (``se``: sample std / sqrt(n); NaN with fewer than 2 seeds),
-    ``higher`` and ``tied`` (seed counts), and both methods' means over those seeds.
+    ``higher`` and ``tied`` (seed counts), ``beyond_2se`` (|mean| > 2 SE; False without an
+    SE), and both methods' means over those seeds.
     """
     common = [s for s in a["seeds"] if s in b["seeds"]]
     ra = dict(zip(a["seeds"], a["return_per_seed"]))
     rb = dict(zip(b["seeds"], b["return_per_seed"]))
     diffs = [ra[s] - rb[s] for s in common]
+    mean = _mean(diffs)
+    se = statistics.stdev(diffs) / math.sqrt(len(diffs)) if len(diffs) > 1 else math.nan
     return {
         "seeds": common,
-        "mean": _mean(diffs),
-        "se": statistics.stdev(diffs) / math.sqrt(len(diffs)) if len(diffs) > 1 else math.nan,
+        "mean": mean,
+        "se": se,
+        "beyond_2se": abs(mean) > 2 * se,
         "higher": sum(d > 0 for d in diffs),
         "tied": sum(d == 0 for d in diffs),
         "mean_a": _mean([ra[s] for s in common]),
@@ -174,7 +178,7 @@ def _paired(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, float, str]:
     note += f" (tied on {d['tied']})" if d["tied"] else ""
     if len(common) > 1:
         note += f"; paired difference {d['mean']:+.2f} +- {d['se']:.2f} SE"
-        note += ", within 2 SE of 0" if abs(d["mean"]) <= 2 * d["se"] else ""
+        note += "" if d["beyond_2se"] else ", within 2 SE of 0"
     return d["mean_a"], d["mean_b"], note
 
 
