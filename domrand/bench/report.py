@@ -209,13 +209,16 @@ def reality_gaps(summary: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict
 
 def verdicts(summary: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Does uniform DR beat no DR on every env, and which guided methods beat uniform DR where?"""
-    lines, uniform_ok, guided_envs = [], {}, defaultdict(list)
+    lines, uniform_ok, uniform_sure = [], {}, {}
+    guided_envs: dict[str, list[str]] = defaultdict(list)
+    guided_sure: dict[str, list[str]] = defaultdict(list)  # wins beyond 2 SE of seed noise
     for env, ms in summary.items():
         if "uniform" in ms and "no_dr" in ms:
             u, n = ms["uniform"], ms["no_dr"]
             won, total = _wins(u, n)
             mu, mn, note = _paired(u, n)
             uniform_ok[env] = mu > mn
+            uniform_sure[env] = mu > mn and paired_difference(u, n)["beyond_2se"]
             lines.append(
                 f"{env}: uniform DR {'beats' if uniform_ok[env] else 'does NOT beat'} no DR "
                 f"({mu:.2f} vs {mn:.2f} averaged over realities{note}; "
@@ -229,11 +232,14 @@ def verdicts(summary: dict[str, dict[str, Any]]) -> dict[str, Any]:
                 better = mg > mu
                 if better:
                     guided_envs[m].append(env)
+                    if paired_difference(g, u)["beyond_2se"]:
+                        guided_sure[m].append(env)
                 lines.append(
                     f"{env}: {METHODS[m]} {'beats' if better else 'does NOT beat'} uniform DR "
                     f"({mg:.2f} vs {mu:.2f}{note}; higher on {won}/{total} realities)"
                 )
     envs_with_guided_win = sorted({e for es in guided_envs.values() for e in es})
+    envs_with_sure_win = sorted({e for es in guided_sure.values() for e in es})
     gaps = reality_gaps(summary)
     for env, per in gaps.items():
         closed = [r for r, g in per.items() if g["gap"] <= 0]
@@ -249,6 +255,10 @@ def verdicts(summary: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "guided_beats_uniform": dict(guided_envs),
         "envs_where_a_guided_method_beats_uniform": envs_with_guided_win,
         "a_guided_method_beats_uniform_on_two_envs": len(envs_with_guided_win) >= 2,
+        # the same claims counting only wins whose paired difference lies beyond 2 SE of 0
+        "uniform_beats_no_dr_beyond_2se": uniform_sure,
+        "guided_beats_uniform_beyond_2se": dict(guided_sure),
+        "envs_where_a_guided_method_beats_uniform_beyond_2se": envs_with_sure_win,
     }
 
 
@@ -325,6 +335,7 @@ def markdown(doc: dict[str, Any]) -> str:
         "- envs where at least one guided method beats uniform DR: "
         f"{', '.join(verdict['envs_where_a_guided_method_beats_uniform']) or 'none'} "
         f"(two or more: {verdict['a_guided_method_beats_uniform_on_two_envs']})",
+        *beyond_2se_lines(verdict),
         "",
         f"Wall time of the run that wrote this: {doc['wall_minutes_this_invocation']:.1f} min "
         f"({doc['cells_run_now']} cells computed, the rest from the cache); sum over all cells: "
@@ -377,6 +388,21 @@ def plot(summary: dict[str, Any], env: str, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def beyond_2se_lines(verdict: dict[str, Any]) -> list[str]:
+    """The two summary claims again, counting only wins beyond 2 SE of seed noise (a verdict
+    written before these keys existed gets no such lines)."""
+    if "uniform_beats_no_dr_beyond_2se" not in verdict:
+        return []
+    sure = [e for e, ok in verdict["uniform_beats_no_dr_beyond_2se"].items() if ok]
+    guided = verdict["envs_where_a_guided_method_beats_uniform_beyond_2se"]
+    return [
+        f"- counting only wins beyond 2 SE of 0: uniform DR beats no DR on "
+        f"{', '.join(sure) or 'no env'} ({len(sure)}/{len(verdict['uniform_beats_no_dr'])} envs); "
+        f"a guided method beats uniform DR on {', '.join(guided) or 'no env'} "
+        f"(two or more: {len(guided) >= 2})",
+    ]
 
 
 def write_reports(doc: dict[str, Any], out: Path) -> None:

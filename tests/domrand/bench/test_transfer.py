@@ -18,7 +18,13 @@ import torch
 
 from domrand.bench import transfer as bench
 from domrand.bench.methods import EnvPlan, unsupported
-from domrand.bench.report import normalized, paired_difference, summarize, verdicts
+from domrand.bench.report import (
+    beyond_2se_lines,
+    normalized,
+    paired_difference,
+    summarize,
+    verdicts,
+)
 from domrand.bench.tiers import TIERS
 from domrand.cli import main
 
@@ -174,6 +180,30 @@ def test_summary_and_verdict_say_who_wins() -> None:
     assert v["reality_gaps"]["E"]["a"]["gap"] == pytest.approx(5.0)
     assert v["reality_gaps"]["E"]["b"]["gap"] == pytest.approx(13.0)
     assert v["lines"][-1] == "E: the oracle beats no DR on 2/2 realities"
+
+
+def test_verdict_counts_wins_beyond_seed_noise_apart() -> None:
+    """A higher mean counts as "beats"; the beyond-2-SE keys and line count only paired
+    differences more than 2 standard errors from 0."""
+    rows = [_row("random", 0, "a", 0.0)]
+    for s, x in enumerate([5.0, 6.0, 7.0]):
+        u = x + [1.0, 2.0, 0.5][s]  # uniform - no DR: mean 1.17, SE 0.44 -> beyond 2 SE
+        rows += [_row("no_dr", s, "a", x), _row("uniform", s, "a", u)]
+        rows += [_row("simopt", s, "a", u + [3.0, -2.0, 1.0][s])]  # mean 0.67, SE 1.45: noise
+        rows += [_row("adr", s, "a", u + [1.0, 2.0, 0.5][s])]  # beyond 2 SE, like uniform's
+    v = verdicts({"E": summarize(rows)["E"]})
+    assert v["guided_beats_uniform"] == {"simopt": ["E"], "adr": ["E"]}
+    assert v["uniform_beats_no_dr_beyond_2se"] == {"E": True}
+    assert v["guided_beats_uniform_beyond_2se"] == {"adr": ["E"]}
+    assert any("SimOpt beats uniform DR" in ln and "within 2 SE of 0" in ln for ln in v["lines"])
+    assert beyond_2se_lines(v) == [
+        "- counting only wins beyond 2 SE of 0: uniform DR beats no DR on E (1/1 envs); "
+        "a guided method beats uniform DR on E (two or more: False)"
+    ]
+    v = verdicts({"E": summarize([r for r in rows if r["method"] != "adr"])["E"]})
+    assert v["envs_where_a_guided_method_beats_uniform"] == ["E"]  # SimOpt's higher mean
+    assert v["envs_where_a_guided_method_beats_uniform_beyond_2se"] == []
+    assert "a guided method beats uniform DR on no env" in beyond_2se_lines(v)[0]
 
 
 def test_verdict_names_the_realities_a_nominal_policy_already_masters() -> None:
