@@ -167,10 +167,11 @@ def paired_difference(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _paired(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, float, str]:
+def _paired(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, float, bool, str]:
     """Both methods' mean return over the seeds both have (all of them in a complete run), and
     a note: on how many of those seeds ``a`` is higher, and the paired difference +- its
-    standard error (see :func:`paired_difference`), flagged when it is within 2 SE of 0."""
+    standard error (see :func:`paired_difference`), flagged when it is within 2 SE of 0; and
+    whether it lies beyond 2 SE."""
     d = paired_difference(a, b)
     common = d["seeds"]
     note = "" if common == a["seeds"] == b["seeds"] else f", on seeds {common} only"
@@ -179,7 +180,7 @@ def _paired(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, float, str]:
     if len(common) > 1:
         note += f"; paired difference {d['mean']:+.2f} +- {d['se']:.2f} SE"
         note += "" if d["beyond_2se"] else ", within 2 SE of 0"
-    return d["mean_a"], d["mean_b"], note
+    return d["mean_a"], d["mean_b"], d["beyond_2se"], note
 
 
 def reality_gaps(summary: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
@@ -216,9 +217,9 @@ def verdicts(summary: dict[str, dict[str, Any]]) -> dict[str, Any]:
         if "uniform" in ms and "no_dr" in ms:
             u, n = ms["uniform"], ms["no_dr"]
             won, total = _wins(u, n)
-            mu, mn, note = _paired(u, n)
+            mu, mn, sure, note = _paired(u, n)
             uniform_ok[env] = mu > mn
-            uniform_sure[env] = mu > mn and paired_difference(u, n)["beyond_2se"]
+            uniform_sure[env] = mu > mn and sure
             lines.append(
                 f"{env}: uniform DR {'beats' if uniform_ok[env] else 'does NOT beat'} no DR "
                 f"({mu:.2f} vs {mn:.2f} averaged over realities{note}; "
@@ -228,11 +229,11 @@ def verdicts(summary: dict[str, dict[str, Any]]) -> dict[str, Any]:
             if m in ms and "uniform" in ms:
                 g, u = ms[m], ms["uniform"]
                 won, total = _wins(g, u)
-                mg, mu, note = _paired(g, u)
+                mg, mu, sure, note = _paired(g, u)
                 better = mg > mu
                 if better:
                     guided_envs[m].append(env)
-                    if paired_difference(g, u)["beyond_2se"]:
+                    if sure:
                         guided_sure[m].append(env)
                 lines.append(
                     f"{env}: {METHODS[m]} {'beats' if better else 'does NOT beat'} uniform DR "
