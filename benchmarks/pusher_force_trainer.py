@@ -56,6 +56,9 @@ asked again, once, on the shipped env:
 
 Writes pusher_force_trainer_rev1_2x.json (cells in ``runs/pusher_force_trainer_rev1_2x``).
 
+The committed pusher_force_trainer_4x.json (2026-12-06, ``--factor 4 --arms kl_ent --methods
+uniform``) is an exploration under revision 1, in a fresh ``--work``; it decides nothing.
+
 Usage: python benchmarks/pusher_force_trainer.py [--work DIR] [--factor K] [--arms ...]
        [--methods ...] [--rule rev1]
 """
