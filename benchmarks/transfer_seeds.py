@@ -104,14 +104,6 @@ def _per_reality_text(per: dict[str, dict[str, Any]]) -> str:
                      for r, d in per.items())  # fmt: skip
 
 
-def _all_cells(doc: dict[str, Any]) -> str:
-    """What every cell of the tables cost when it ran, cached ones included (a re-run from the
-    cache trains 0 cells, so its own wall time says nothing about the tables)."""
-    if "cell_minutes_total" not in doc:
-        return ""
-    return f"; all {doc['cells_total']} cells took {doc['cell_minutes_total']:.1f} cell-minutes"
-
-
 def markdown(doc: dict[str, Any]) -> str:
     lines = [
         f"# Uniform DR against no DR, {len(doc['seeds'])} seeds ({doc['tier']} tier)",
@@ -157,8 +149,10 @@ def markdown(doc: dict[str, Any]) -> str:
         f"(max |diff| {rep.get('max_abs_diff', 0.0):.4g}); "
         f"{rep.get('restored_rows_not_compared', 0)} rows came from cells restored from it.",
         "",
+        # a re-run from the cache trains 0 cells, so the tables' cost is every cell's own
         f"{doc['cells_run_now']} cells trained in {doc['wall_minutes']:.1f} min wall "
-        f"({doc['jobs']} jobs)" + _all_cells(doc) + ".",
+        f"({doc['jobs']} jobs); all {doc['cells_total']} cells took "
+        f"{doc['cell_minutes_total']:.1f} cell-minutes.",
     ]
     return "\n".join(lines) + "\n"
 
