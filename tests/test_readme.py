@@ -87,14 +87,12 @@ def _cli_commands() -> list[list[str]]:
         words = line.split("#")[0].split()
         if not words or words[0] != "domrand":
             continue
-        cmd = [words[1]]
-        if len(words) > 2 and words[1] in {"spec", "bench"} and not words[2].startswith("-"):
-            cmd.append(words[2])
         if words[1] == "guide":  # "{cmaes,simopt,adr,autodr}": every one of them
-            names = words[2].strip("{}").split(",")
-            commands.extend([["guide", name] for name in names])
-            continue
-        commands.append(cmd)
+            commands.extend(["guide", name] for name in words[2].strip("{}").split(","))
+        elif words[1] in {"spec", "bench"}:
+            commands.append(words[1:3])
+        else:
+            commands.append(words[1:2])
     return commands
 
 
